@@ -1,0 +1,57 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+
+export interface FieldViolation {
+  /** Path of the offending field in the request, e.g. "event.end_time". */
+  field: string;
+  description: string;
+}
+
+/**
+ * InvalidArgument carrying a google.rpc.BadRequest with one violation per
+ * bad field, so clients can show each message next to its input.
+ */
+export function invalidArgument(violations: FieldViolation[]): ConnectError {
+  const summary = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+  return new ConnectError(summary, Code.InvalidArgument, undefined, [
+    { desc: BadRequestSchema, value: { fieldViolations: violations } },
+  ]);
+}
+
+export function notFound(what: string, id: string): ConnectError {
+  return new ConnectError(`${what} ${JSON.stringify(id)} not found`, Code.NotFound);
+}
+
+/** Collects violations while a request is checked, then throws them all at once. */
+export class Violations {
+  private readonly list: FieldViolation[] = [];
+
+  add(field: string, description: string): this {
+    this.list.push({ field, description });
+    return this;
+  }
+
+  get empty(): boolean {
+    return this.list.length === 0;
+  }
+
+  throwIfAny(): void {
+    if (this.list.length > 0) throw invalidArgument(this.list);
+  }
+}
+
+// Driver errors that mean "the database cannot be reached right now": the
+// caller may retry, so they answer Unavailable rather than Internal.
+const UNAVAILABLE_ERROR_NAMES = new Set([
+  "MongoServerSelectionError",
+  "MongoNetworkError",
+  "MongoNetworkTimeoutError",
+  "MongoTopologyClosedError",
+  "MongoNotConnectedError",
+  "MongoPoolClearedError",
+]);
+
+/** Whether an error thrown by a dependency is transient unavailability. */
+export function isUnavailable(err: unknown): boolean {
+  return err instanceof Error && UNAVAILABLE_ERROR_NAMES.has(err.name);
+}

@@ -1,0 +1,22 @@
+import { Code, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "../logger.js";
+import { observe, protocolOf } from "./outcome.js";
+
+// Codes that mean the server (not the caller) has a problem.
+const SERVER_FAULTS = new Set([Code.Unknown, Code.Internal, Code.DataLoss, Code.Unimplemented]);
+
+/** One JSON log line per RPC: method, code, duration, protocol. */
+export function loggingInterceptor(logger: Logger): Interceptor {
+  return (next) => (req) =>
+    observe(req, next, ({ code, durationSeconds, error }) => {
+      const fields = {
+        method: `/${req.service.typeName}/${req.method.name}`,
+        code,
+        duration_ms: Math.round(durationSeconds * 1e6) / 1e3,
+        protocol: protocolOf(req),
+        ...(error ? { error: error.rawMessage } : {}),
+      };
+      if (error && SERVER_FAULTS.has(error.code)) logger.error("rpc", { ...fields, cause: error.cause });
+      else logger.info("rpc", fields);
+    });
+}

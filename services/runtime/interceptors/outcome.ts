@@ -1,0 +1,87 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
+
+type AnyRequest = UnaryRequest | StreamRequest;
+type AnyResponse = UnaryResponse | StreamResponse;
+
+/** How one RPC ended, as seen by the observing interceptors. */
+export interface RpcOutcome {
+  /** Status code name as gRPC spells it ("OK", "NotFound", ...). */
+  code: string;
+  durationSeconds: number;
+  error?: ConnectError;
+}
+
+/**
+ * Runs `next` and reports the RPC's outcome once it is really over: for a
+ * unary call when the response is ready, for a server stream when its last
+ * message was sent (or it failed). Shared by the metrics and logging
+ * interceptors so both see the same code and duration.
+ */
+export async function observe(
+  req: AnyRequest,
+  next: (req: AnyRequest) => Promise<AnyResponse>,
+  done: (outcome: RpcOutcome) => void,
+  onSent?: () => void,
+): Promise<AnyResponse> {
+  const start = process.hrtime.bigint();
+  const finish = (err?: unknown) => {
+    const durationSeconds = Number(process.hrtime.bigint() - start) / 1e9;
+    if (err === undefined) return done({ code: "OK", durationSeconds });
+    const error = ConnectError.from(err);
+    done({ code: codeName(error.code), durationSeconds, error });
+  };
+  let res: AnyResponse;
+  try {
+    res = await next(req);
+  } catch (err) {
+    finish(err);
+    throw err;
+  }
+  if (!res.stream) {
+    onSent?.();
+    finish();
+    return res;
+  }
+  return { ...res, message: watchStream(res.message, finish, onSent) };
+}
+
+async function* watchStream<T>(source: AsyncIterable<T>, finish: (err?: unknown) => void, onSent?: () => void) {
+  try {
+    for await (const message of source) {
+      yield message;
+      onSent?.();
+    }
+  } catch (err) {
+    finish(err);
+    throw err;
+  }
+  finish();
+}
+
+/** Code names as grpc-go prints them, which Prometheus dashboards expect. */
+export function codeName(code: Code): string {
+  return Code[code];
+}
+
+/** grpc_type as go-grpc-prometheus labels it. */
+export function rpcType(req: AnyRequest): string {
+  switch (req.method.methodKind) {
+    case "unary":
+      return "unary";
+    case "server_streaming":
+      return "server_stream";
+    case "client_streaming":
+      return "client_stream";
+    default:
+      return "bidi_stream";
+  }
+}
+
+/** Which wire protocol the caller used, from its content type. */
+export function protocolOf(req: AnyRequest): string {
+  const type = req.header.get("content-type") ?? "";
+  if (type.startsWith("application/grpc-web")) return "grpc-web";
+  if (type.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}

@@ -1,0 +1,149 @@
+// The shared runtime, exercised through a real EventService on a real
+// socket: deadlines, limits, health, logs and graceful shutdown.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { afterEach, describe, expect, it } from "vitest";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/health/v1/health_pb.js";
+import { EventService } from "../../gen/myevents/v1/event_service_pb.js";
+import { MemoryEventRepository } from "../events/repository/memory.js";
+import { eventService } from "../events/service.js";
+import { EnvReader, readRuntimeConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+import { serve, startService, type RunningService } from "./server.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A memory store whose GetEvent takes `delayMs`, to have calls in flight. */
+function slowRepo(delayMs: number) {
+  const repo = new MemoryEventRepository();
+  const getEvent = repo.getEvent.bind(repo);
+  repo.getEvent = async (id) => {
+    await sleep(delayMs);
+    return getEvent(id);
+  };
+  return repo;
+}
+
+let running: RunningService | undefined;
+afterEach(async () => {
+  await running?.shutdown();
+  running = undefined;
+});
+
+async function start(opts: { delayMs?: number; env?: Record<string, string>; dependencyUp?: () => boolean; lines?: string[] } = {}) {
+  const env = new EnvReader({ PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", HEALTH_CHECK_INTERVAL_MS: "100", ...opts.env });
+  const config = readRuntimeConfig(env, { port: 0, adminPort: 0 });
+  env.done();
+  const lines = opts.lines ?? [];
+  running = await startService({
+    name: "test",
+    config,
+    logger: createLogger("info", { service: "test" }, (line) => lines.push(line)),
+    services: [serve(EventService, eventService(slowRepo(opts.delayMs ?? 0)))],
+    dependencies: opts.dependencyUp
+      ? [{ name: "db", check: async () => { if (!opts.dependencyUp!()) throw new Error("db down"); } }]
+      : [],
+  });
+  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.port}` });
+  return { service: running, events: createClient(EventService, transport), health: createClient(Health, transport), lines };
+}
+
+const codeOf = (p: Promise<unknown>) => p.then(() => Code[0] as unknown, (e: unknown) => ConnectError.from(e).code);
+
+describe("runtime", () => {
+  it("honours the caller's deadline", async () => {
+    const { events } = await start({ delayMs: 1_000 });
+    const began = Date.now();
+    expect(await codeOf(events.getEvent({ id: "x" }, { timeoutMs: 100 }))).toBe(Code.DeadlineExceeded);
+    expect(Date.now() - began).toBeLessThan(900);
+  });
+
+  it("refuses deadlines above MAX_DEADLINE_MS and requests above MAX_REQUEST_BYTES", async () => {
+    const { events } = await start({ env: { MAX_DEADLINE_MS: "1000", MAX_REQUEST_BYTES: "2048" } });
+    expect(await codeOf(events.getEvent({ id: "x" }, { timeoutMs: 5_000 }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(events.getEvent({ id: "x" }, { timeoutMs: 500 }))).toBe(Code.NotFound);
+    expect(await codeOf(events.createLocation({ location: { name: "x".repeat(4096) } }))).toBe(Code.ResourceExhausted);
+  });
+
+  it("reports dependency state through Health Check and Watch", async () => {
+    let up = true;
+    const { health } = await start({ dependencyUp: () => up });
+    expect((await health.check({ service: "" })).status).toBe(Status.SERVING);
+    expect((await health.check({ service: "myevents.v1.EventService" })).status).toBe(Status.SERVING);
+    expect(await codeOf(health.check({ service: "no.Such" }))).toBe(Code.NotFound);
+
+    const abort = new AbortController();
+    const seen: Status[] = [];
+    const watching = (async () => {
+      for await (const res of health.watch({ service: "myevents.v1.EventService" }, { signal: abort.signal })) {
+        seen.push(res.status);
+        if (seen.length === 1) up = false;
+        if (seen.length === 2) up = true;
+        if (seen.length === 3) break;
+      }
+    })();
+    await watching;
+    expect(seen).toEqual([Status.SERVING, Status.NOT_SERVING, Status.SERVING]);
+  });
+
+  it("logs one JSON line per RPC with method, code and duration", async () => {
+    const { events, lines } = await start();
+    await codeOf(events.getEvent({ id: "nope" }));
+    const rpc = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "rpc");
+    expect(rpc).toEqual([
+      expect.objectContaining({ level: "info", service: "test", method: "/myevents.v1.EventService/GetEvent", code: "NotFound", protocol: "grpc", duration_ms: expect.any(Number) }),
+    ]);
+  });
+
+  it("drains on shutdown: NOT_SERVING at once, in-flight calls finish, new connections refused", async () => {
+    const { service, events, health } = await start({ delayMs: 600 });
+    const inFlight = codeOf(events.getEvent({ id: "slow" }));
+    await sleep(100);
+    const stopped = service.shutdown();
+    expect(service.health.isServing).toBe(false);
+    expect(await inFlight).toBe(Code.NotFound); // the handler ran to completion
+    await stopped;
+    running = undefined;
+    const fresh = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
+    expect(await codeOf(fresh.check({}))).toBe(Code.Unavailable);
+    void health;
+  });
+});
+
+describe("service process", () => {
+  const tsx = ["--import", "tsx", "services/events/main.ts"];
+
+  it("exits 78 naming every bad variable", async () => {
+    const child = spawn(process.execPath, tsx, { env: { ...process.env, PORT: "http", LOG_LEVEL: "loud", MONGODB_URL: "postgres://x" } });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const [code] = await once(child, "exit");
+    expect(code).toBe(78);
+    expect(stderr).toMatch(/PORT must be a whole number/);
+    expect(stderr).toMatch(/LOG_LEVEL must be one of debug, info, warn, error/);
+    expect(stderr).toMatch(/MONGODB_URL must start with mongodb:\/\//);
+  });
+
+  it("serves, then exits 0 within 5 s of SIGTERM", async () => {
+    const child = spawn(process.execPath, tsx, { env: { ...process.env, PORT: "0", ADMIN_PORT: "0", MONGODB_URL: "" } });
+    let stdout = "";
+    const serving = new Promise<number>((resolve) =>
+      child.stdout.on("data", (d) => {
+        stdout += d;
+        const line = stdout.split("\n").find((l) => l.includes('"msg":"serving"'));
+        if (line) resolve(JSON.parse(line).port);
+      }),
+    );
+    const port = await serving;
+    const health = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+    expect((await health.check({})).status).toBe(Status.SERVING);
+    const began = Date.now();
+    child.kill("SIGTERM");
+    const [code] = await once(child, "exit");
+    expect(code).toBe(0);
+    expect(Date.now() - began).toBeLessThan(5_000);
+    expect(stdout).toMatch(/"msg":"stopped"/);
+  });
+});

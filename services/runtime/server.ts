@@ -1,0 +1,166 @@
+import http2 from "node:http2";
+import type { Socket } from "node:net";
+import { once } from "node:events";
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { Health } from "../../gen/health/v1/health_pb.js";
+import { createAdminServer } from "./admin.js";
+import { DualProtocolListener } from "./listener.js";
+import type { RuntimeConfig } from "./config.js";
+import { HealthMonitor, healthService, type Dependency } from "./health.js";
+import { errorsInterceptor } from "./interceptors/errors.js";
+import { loggingInterceptor } from "./interceptors/logging.js";
+import { metricsInterceptor } from "./interceptors/metrics.js";
+import type { Logger } from "./logger.js";
+import { reflectionServices } from "./reflection.js";
+
+/** A service descriptor with its handlers, ready to be routed. */
+export interface ServiceRegistration {
+  desc: DescService;
+  route(router: ConnectRouter): void;
+}
+
+/** Pairs a generated service with plain handler functions over its types. */
+export function serve<S extends DescService>(desc: S, impl: Partial<ServiceImpl<S>>): ServiceRegistration {
+  return { desc, route: (router) => router.service(desc, impl) };
+}
+
+export interface StartOptions {
+  /** Short name for logs and metrics, e.g. "events". */
+  name: string;
+  config: RuntimeConfig;
+  services: ServiceRegistration[];
+  /** Probed for health and readiness (e.g. the database). */
+  dependencies?: Dependency[];
+  logger: Logger;
+  /** Extra interceptors, run inside the shared ones (e.g. caller identity). */
+  interceptors?: Interceptor[];
+  /** Runs after the servers drained, to close clients (database, broker). */
+  close?: () => Promise<void>;
+}
+
+export interface RunningService {
+  name: string;
+  /** The bound API port (useful when config.port is 0). */
+  port: number;
+  adminPort: number;
+  health: HealthMonitor;
+  metrics: Registry;
+  /** Graceful stop: NOT_SERVING, refuse new calls, finish in-flight ones, close. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts one service process's servers: the API port speaking gRPC,
+ * gRPC-Web and Connect over HTTP/2 cleartext and HTTP/1.1 (plus health and
+ * reflection), and the admin port. Cross-cutting behaviour is applied here
+ * through interceptors so that handlers stay plain functions.
+ */
+export async function startService(opts: StartOptions): Promise<RunningService> {
+  const { config, logger } = opts;
+  const metrics = new Registry();
+  metrics.setDefaultLabels({ service: opts.name });
+  collectDefaultMetrics({ register: metrics });
+
+  const served = opts.services.map((s) => s.desc);
+  const health = new HealthMonitor(
+    served.map((s) => s.typeName),
+    opts.dependencies ?? [],
+    config.healthCheckIntervalMs,
+    logger,
+  );
+  const registrations = [
+    ...opts.services,
+    serve(Health, healthService(health, served.map((s) => s.typeName))),
+    ...reflectionServices([...served, Health]),
+  ];
+
+  let stopping: Promise<void> | undefined;
+  const handler = connectNodeAdapter({
+    routes: (router) => registrations.forEach((r) => r.route(router)),
+    // The first interceptor is the outermost: logging and metrics see the
+    // code that the errors interceptor settled on.
+    interceptors: [loggingInterceptor(logger), metricsInterceptor(metrics), errorsInterceptor(), ...(opts.interceptors ?? [])],
+    readMaxBytes: config.maxRequestBytes,
+    maxTimeoutMs: config.maxDeadlineMs,
+  });
+
+  // Track requests and sockets so shutdown can wait for in-flight calls and
+  // then close whatever is left.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const sockets = new Set<Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  const listener = new DualProtocolListener((req, res) => {
+    inFlight++;
+    res.once("close", () => {
+      if (--inFlight === 0) drained?.();
+    });
+    if (stopping && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    handler(req, res);
+  });
+  const server = listener.tcp;
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  listener.h2.on("session", (session: http2.Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  const admin = createAdminServer(metrics, health);
+  await health.start();
+  server.listen(config.port, config.host);
+  admin.listen(config.adminPort, config.host);
+  await Promise.all([once(server, "listening"), once(admin, "listening")]);
+  const port = (server.address() as { port: number }).port;
+  const adminPort = (admin.address() as { port: number }).port;
+  logger.info("serving", { port, admin_port: adminPort, services: served.map((s) => s.typeName), serving: health.isServing });
+
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      logger.info("shutting down", { in_flight: inFlight });
+      health.beginShutdown();
+      server.close();
+      for (const session of sessions) session.close(); // GOAWAY: finish open streams, accept no new ones
+      if (inFlight > 0) {
+        const finished = new Promise<void>((resolve) => (drained = resolve));
+        const timedOut = new Promise<boolean>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, true).unref());
+        if (await Promise.race([finished.then(() => false), timedOut])) {
+          logger.warn("shutdown timeout: aborting in-flight calls", { in_flight: inFlight });
+        }
+      }
+      for (const socket of sockets) socket.destroy();
+      admin.close();
+      admin.closeAllConnections();
+      await opts.close?.();
+      logger.info("stopped");
+    })());
+
+  return { name: opts.name, port, adminPort, health, metrics, shutdown };
+}
+
+/**
+ * Process entry helper: SIGTERM/SIGINT stop every given service gracefully
+ * and exit 0; a second signal exits at once.
+ */
+export function exitOnSignals(services: RunningService[], logger: Logger): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    logger.info("signal received", { signal });
+    Promise.all(services.map((s) => s.shutdown())).then(
+      () => process.exit(0),
+      (err) => {
+        logger.error("shutdown failed", { error: err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
