@@ -1,0 +1,108 @@
+import { clone } from "@bufbuild/protobuf";
+import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { EventSchema, EventState, type Event } from "../../../gen/myevents/v1/event_pb.js";
+import { LocationSchema, type Location } from "../../../gen/myevents/v1/location_pb.js";
+import {
+  DuplicateIdError,
+  type EventCursor,
+  type EventFilter,
+  type EventRepository,
+  type LocationCursor,
+  type PageQuery,
+  type PageResult,
+} from "./repository.js";
+
+/**
+ * The embedded default: everything in process memory, gone on restart.
+ * Mirrors MongoEventRepository exactly (repository.contract.ts proves it):
+ * it stores and hands out clones, so no caller can reach stored state, and
+ * keeps times at millisecond precision as a BSON Date would.
+ */
+export class MemoryEventRepository implements EventRepository {
+  private readonly locations = new Map<string, Location>();
+  private readonly events = new Map<string, Event>();
+
+  async createLocation(location: Location): Promise<void> {
+    if (this.locations.has(location.id)) throw new DuplicateIdError(location.id);
+    this.locations.set(location.id, clone(LocationSchema, location));
+  }
+
+  async getLocation(id: string): Promise<Location | undefined> {
+    const stored = this.locations.get(id);
+    return stored && clone(LocationSchema, stored);
+  }
+
+  async listLocations(page: PageQuery<LocationCursor>): Promise<PageResult<Location>> {
+    const after = page.after;
+    const sorted = [...this.locations.values()]
+      .filter((l) => after === undefined || l.id > after.id)
+      .sort((a, b) => compareIds(a.id, b.id));
+    return pageOf(sorted, page.limit, (l) => clone(LocationSchema, l));
+  }
+
+  async createEvent(event: Event): Promise<void> {
+    const startTime = requireStartTime(event);
+    if (this.events.has(event.id)) throw new DuplicateIdError(event.id);
+    const stored = clone(EventSchema, event);
+    stored.startTime = timestampFromMs(millis(startTime));
+    if (event.endTime) stored.endTime = timestampFromMs(millis(event.endTime));
+    this.events.set(event.id, stored);
+  }
+
+  async getEvent(id: string): Promise<Event | undefined> {
+    const stored = this.events.get(id);
+    return stored && clone(EventSchema, stored);
+  }
+
+  async listEvents(filter: EventFilter, page: PageQuery<EventCursor>): Promise<PageResult<Event>> {
+    const { query, locationId, startAfter, startBefore } = filter;
+    const needle = query?.toLowerCase();
+    const after = page.after;
+    const matching = [...this.events.values()].filter((e) => {
+      const start = millis(e.startTime!);
+      if (needle && !e.name.toLowerCase().includes(needle)) return false;
+      if (locationId !== undefined && e.locationId !== locationId) return false;
+      if (startAfter && start < startAfter.getTime()) return false;
+      if (startBefore && start >= startBefore.getTime()) return false;
+      // Keyset: strictly after (startMillis, id).
+      if (after && !(start > after.startMillis || (start === after.startMillis && e.id > after.id))) return false;
+      return true;
+    });
+    matching.sort((a, b) => millis(a.startTime!) - millis(b.startTime!) || compareIds(a.id, b.id));
+    return pageOf(matching, page.limit, (e) => clone(EventSchema, e));
+  }
+
+  async cancelEvent(id: string): Promise<Event | undefined> {
+    const stored = this.events.get(id);
+    if (!stored) return undefined;
+    stored.state = EventState.CANCELLED;
+    return clone(EventSchema, stored);
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Unix milliseconds of a Timestamp, sub-millisecond nanos truncated. Both
+ * adapters store times this way (Mongo as a BSON Date), so they agree.
+ */
+export function millis(ts: Timestamp): number {
+  return Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000);
+}
+
+/** Events are paged by start_time, so one without it could never be listed consistently. */
+export function requireStartTime(event: Event): Timestamp {
+  if (!event.startTime) throw new TypeError(`event ${event.id} has no start_time`);
+  return event.startTime;
+}
+
+// Plain code-unit order, as MongoDB compares (ASCII) strings; not locale order.
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function pageOf<T>(sorted: T[], limit: number, copy: (item: T) => T): PageResult<T> {
+  return { items: sorted.slice(0, limit).map(copy), more: sorted.length > limit };
+}

@@ -1,0 +1,105 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mongodbUrl, uniqueDatabaseName } from "../../../test/support/mongo.js";
+import { EventSchema, EventState } from "../../../gen/myevents/v1/event_pb.js";
+import { newId } from "../../runtime/ids.js";
+import { MongoEventRepository } from "./mongo.js";
+import { describeEventRepositoryContract } from "./repository.contract.js";
+
+// One client for the file; every test gets its own database, dropped afterwards.
+let client: MongoClient;
+beforeAll(async () => {
+  client = await MongoClient.connect(mongodbUrl(), { serverSelectionTimeoutMS: 2_000 });
+});
+afterAll(async () => {
+  await client?.close();
+});
+
+async function freshRepo() {
+  const db = client.db(uniqueDatabaseName("events"));
+  const repo = new MongoEventRepository(db);
+  await repo.ensureIndexes();
+  return {
+    db,
+    repo,
+    async cleanup() {
+      await repo.close(); // not the owner: leaves the shared client open
+      await db.dropDatabase();
+    },
+  };
+}
+
+describeEventRepositoryContract("MongoEventRepository", freshRepo);
+
+describe("MongoEventRepository (Mongo only)", () => {
+  it("ensureIndexes is idempotent and creates the listEvents indexes", async () => {
+    const { db, repo, cleanup } = await freshRepo();
+    try {
+      await repo.ensureIndexes(); // a second time at the next startup
+      const keys = (await db.collection("events").listIndexes().toArray()).map((i) => i.key as object);
+      expect(keys).toHaveLength(3);
+      expect(keys).toEqual(
+        expect.arrayContaining([{ _id: 1 }, { startTime: 1, _id: 1 }, { locationId: 1, startTime: 1, _id: 1 }]),
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("stores events in the documented shape", async () => {
+    const { db, repo, cleanup } = await freshRepo();
+    try {
+      const id = newId();
+      const locationId = newId();
+      const start = Date.UTC(2030, 0, 1, 20);
+      await repo.createEvent(
+        create(EventSchema, {
+          id,
+          name: "Gig",
+          locationId,
+          hall: "A",
+          startTime: timestampFromMs(start),
+          capacity: 10,
+          seatsAvailable: 10,
+          state: EventState.SCHEDULED,
+        }),
+      );
+      expect(await db.collection("events").findOne({ _id: id as never })).toEqual({
+        _id: id,
+        name: "Gig",
+        locationId,
+        hall: "A",
+        startTime: new Date(start),
+        capacity: 10,
+        seatsAvailable: 10,
+        state: "SCHEDULED",
+      });
+      await repo.cancelEvent(id);
+      expect((await db.collection("events").findOne({ _id: id as never }))?.state).toBe("CANCELLED");
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("open() owns its client: ping works until close", async () => {
+    const name = uniqueDatabaseName("events");
+    const repo = MongoEventRepository.open(mongodbUrl(), name);
+    try {
+      await expect(repo.ping()).resolves.toBeUndefined();
+    } finally {
+      await client.db(name).dropDatabase();
+      await repo.close();
+    }
+  });
+
+  it("ping rejects when the server is unreachable", async () => {
+    const dead = new MongoClient("mongodb://127.0.0.1:1/", { serverSelectionTimeoutMS: 300 });
+    try {
+      await expect(new MongoEventRepository(dead.db("x")).ping()).rejects.toThrow();
+    } finally {
+      await dead.close();
+    }
+  });
+});

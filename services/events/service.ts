@@ -1,0 +1,112 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { EventService } from "../../gen/myevents/v1/event_service_pb.js";
+import { notFound, Violations } from "../runtime/errors.js";
+import { newId } from "../runtime/ids.js";
+import { decodePageToken, encodePageToken, pageSize } from "../runtime/paging.js";
+import type { EventCursor, EventFilter, EventRepository, LocationCursor } from "./repository/repository.js";
+import { LIMITS, newEvent, newLocation, requiredId, timestamp } from "./validation.js";
+
+/**
+ * EventService handlers: plain functions over the generated types. Input is
+ * checked first (every problem reported at once as InvalidArgument with
+ * field violations), then the repository does the work.
+ */
+export function eventService(repo: EventRepository, now: () => number = Date.now): ServiceImpl<typeof EventService> {
+  return {
+    async createLocation(req) {
+      const v = new Violations();
+      const location = newLocation(req.location, v);
+      v.throwIfAny();
+      location.id = newId();
+      await repo.createLocation(location);
+      return { location };
+    },
+
+    async getLocation(req) {
+      const v = new Violations();
+      requiredId(req.id, "id", v);
+      v.throwIfAny();
+      const location = await repo.getLocation(req.id);
+      if (!location) throw notFound("location", req.id);
+      return { location };
+    },
+
+    async listLocations(req) {
+      const v = new Violations();
+      const limit = pageSize(req.pageSize, v);
+      const after = decodePageToken(req.pageToken, null, isLocationCursor, v);
+      v.throwIfAny();
+      const page = await repo.listLocations({ limit, after });
+      const last = page.items.at(-1);
+      return {
+        locations: page.items,
+        nextPageToken: page.more && last ? encodePageToken({ id: last.id } satisfies LocationCursor, null) : "",
+      };
+    },
+
+    async createEvent(req) {
+      const v = new Violations();
+      const locationId = req.event?.locationId ?? "";
+      const location = locationId !== "" && locationId.length <= LIMITS.idLength ? await repo.getLocation(locationId) : undefined;
+      const event = newEvent(req.event, location, now(), v);
+      v.throwIfAny();
+      event.id = newId();
+      await repo.createEvent(event);
+      return { event };
+    },
+
+    async getEvent(req) {
+      const v = new Violations();
+      requiredId(req.id, "id", v);
+      v.throwIfAny();
+      const event = await repo.getEvent(req.id);
+      if (!event) throw notFound("event", req.id);
+      return { event };
+    },
+
+    async listEvents(req) {
+      const v = new Violations();
+      const limit = pageSize(req.pageSize, v);
+      const query = req.query.trim();
+      if ([...query].length > LIMITS.queryLength) v.add("query", `must be at most ${LIMITS.queryLength} characters`);
+      if (req.locationId.length > LIMITS.idLength) v.add("location_id", `must be at most ${LIMITS.idLength} characters`);
+      const startAfter = timestamp(req.startAfter, "start_after", v, false);
+      const startBefore = timestamp(req.startBefore, "start_before", v, false);
+      if (startAfter !== undefined && startBefore !== undefined && startBefore <= startAfter) {
+        v.add("start_before", "must be later than start_after");
+      }
+      const filter: EventFilter = {
+        query: query || undefined,
+        locationId: req.locationId || undefined,
+        startAfter: startAfter === undefined ? undefined : new Date(startAfter),
+        startBefore: startBefore === undefined ? undefined : new Date(startBefore),
+      };
+      const after = decodePageToken(req.pageToken, filter, isEventCursor, v);
+      v.throwIfAny();
+      const page = await repo.listEvents(filter, { limit, after });
+      const last = page.items.at(-1);
+      const cursor = last?.startTime && ({ startMillis: timestampMs(last.startTime), id: last.id } satisfies EventCursor);
+      return { events: page.items, nextPageToken: page.more && cursor ? encodePageToken(cursor, filter) : "" };
+    },
+
+    async cancelEvent(req) {
+      const v = new Violations();
+      requiredId(req.id, "id", v);
+      if ([...req.reason].length > LIMITS.reasonLength) v.add("reason", `must be at most ${LIMITS.reasonLength} characters`);
+      v.throwIfAny();
+      const event = await repo.cancelEvent(req.id);
+      if (!event) throw notFound("event", req.id);
+      return { event };
+    },
+  };
+}
+
+function isLocationCursor(value: unknown): value is LocationCursor {
+  return typeof value === "object" && value !== null && typeof (value as LocationCursor).id === "string";
+}
+
+function isEventCursor(value: unknown): value is EventCursor {
+  const c = value as EventCursor;
+  return typeof c === "object" && c !== null && typeof c.id === "string" && Number.isSafeInteger(c.startMillis);
+}
