@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file myevents/v1/domain_events.proto.
  */
 export const file_myevents_v1_domain_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9teWV2ZW50cy92MS9kb21haW5fZXZlbnRzLnByb3RvEgtteWV2ZW50cy52MSJ3Cg9Mb2NhdGlvbkNyZWF0ZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCGxvY2F0aW9uGAMgASgLMhUubXlldmVudHMudjEuTG9jYXRpb24ibgoMRXZlbnRDcmVhdGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgVldmVudBgDIAEoCzISLm15ZXZlbnRzLnYxLkV2ZW50Im8KDkV2ZW50Q2FuY2VsbGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghldmVudF9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkijwEKEEJvb2tpbmdDb25maXJtZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKB2Jvb2tpbmcYAyABKAsyFC5teWV2ZW50cy52MS5Cb29raW5nEhcKD3NlYXRzX2F2YWlsYWJsZRgEIAEoBSKPAQoQQm9va2luZ0NhbmNlbGxlZBIKCgJpZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoHYm9va2luZxgDIAEoCzIULm15ZXZlbnRzLnYxLkJvb2tpbmcSFwoPc2VhdHNfYXZhaWxhYmxlGAQgASgFYgZwcm90bzM", [file_google_protobuf_timestamp, file_myevents_v1_booking, file_myevents_v1_event, file_myevents_v1_location]);
+  fileDesc("Ch9teWV2ZW50cy92MS9kb21haW5fZXZlbnRzLnByb3RvEgtteWV2ZW50cy52MSJ3Cg9Mb2NhdGlvbkNyZWF0ZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCGxvY2F0aW9uGAMgASgLMhUubXlldmVudHMudjEuTG9jYXRpb24ibgoMRXZlbnRDcmVhdGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgVldmVudBgDIAEoCzISLm15ZXZlbnRzLnYxLkV2ZW50Im8KDkV2ZW50Q2FuY2VsbGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghldmVudF9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkiqgEKEEJvb2tpbmdDb25maXJtZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKB2Jvb2tpbmcYAyABKAsyFC5teWV2ZW50cy52MS5Cb29raW5nEhcKD3NlYXRzX2F2YWlsYWJsZRgEIAEoBRIZChFpbnZlbnRvcnlfdmVyc2lvbhgFIAEoAyKqAQoQQm9va2luZ0NhbmNlbGxlZBIKCgJpZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoHYm9va2luZxgDIAEoCzIULm15ZXZlbnRzLnYxLkJvb2tpbmcSFwoPc2VhdHNfYXZhaWxhYmxlGAQgASgFEhkKEWludmVudG9yeV92ZXJzaW9uGAUgASgDYgZwcm90bzM", [file_google_protobuf_timestamp, file_myevents_v1_booking, file_myevents_v1_event, file_myevents_v1_location]);
 
 /**
  * Routing key "location.created".
@@ -139,6 +139,14 @@ export type BookingConfirmed = Message<"myevents.v1.BookingConfirmed"> & {
    * @generated from field: int32 seats_available = 4;
    */
   seatsAvailable: number;
+
+  /**
+   * Version of the event's seat inventory after this change; grows with
+   * every change, so consumers can apply seats_available in any order.
+   *
+   * @generated from field: int64 inventory_version = 5;
+   */
+  inventoryVersion: bigint;
 };
 
 /**
@@ -175,6 +183,13 @@ export type BookingCancelled = Message<"myevents.v1.BookingCancelled"> & {
    * @generated from field: int32 seats_available = 4;
    */
   seatsAvailable: number;
+
+  /**
+   * See BookingConfirmed.inventory_version.
+   *
+   * @generated from field: int64 inventory_version = 5;
+   */
+  inventoryVersion: bigint;
 };
 
 /**
