@@ -1,6 +1,9 @@
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { EventCancelledSchema, EventCreatedSchema, LocationCreatedSchema } from "../../gen/myevents/v1/domain_events_pb.js";
 import type { EventService } from "../../gen/myevents/v1/event_service_pb.js";
+import { outboxEntry } from "../outbox/outbox.js";
 import { notFound, Violations } from "../runtime/errors.js";
 import { newId } from "../runtime/ids.js";
 import { decodePageToken, encodePageToken, pageSize } from "../runtime/paging.js";
@@ -12,14 +15,22 @@ import { LIMITS, newEvent, newLocation, requiredId, timestamp } from "./validati
  * checked first (every problem reported at once as InvalidArgument with
  * field violations), then the repository does the work.
  */
-export function eventService(repo: EventRepository, now: () => number = Date.now): ServiceImpl<typeof EventService> {
+export function eventService(
+  repo: EventRepository,
+  options: { now?: () => number; onOutbox?: () => void } = {},
+): ServiceImpl<typeof EventService> {
+  const now = options.now ?? Date.now;
+  const onOutbox = options.onOutbox ?? (() => {});
+  const occurredAt = () => timestampFromMs(now());
   return {
     async createLocation(req) {
       const v = new Violations();
       const location = newLocation(req.location, v);
       v.throwIfAny();
       location.id = newId();
-      await repo.createLocation(location);
+      const created = create(LocationCreatedSchema, { id: newId(), occurredAt: occurredAt(), location });
+      await repo.createLocation(location, outboxEntry(LocationCreatedSchema, created, "location.created"));
+      onOutbox();
       return { location };
     },
 
@@ -52,7 +63,9 @@ export function eventService(repo: EventRepository, now: () => number = Date.now
       const event = newEvent(req.event, location, now(), v);
       v.throwIfAny();
       event.id = newId();
-      await repo.createEvent(event);
+      const created = create(EventCreatedSchema, { id: newId(), occurredAt: occurredAt(), event });
+      await repo.createEvent(event, outboxEntry(EventCreatedSchema, created, "event.created"));
+      onOutbox();
       return { event };
     },
 
@@ -95,8 +108,10 @@ export function eventService(repo: EventRepository, now: () => number = Date.now
       requiredId(req.id, "id", v);
       if ([...req.reason].length > LIMITS.reasonLength) v.add("reason", `must be at most ${LIMITS.reasonLength} characters`);
       v.throwIfAny();
-      const event = await repo.cancelEvent(req.id);
+      const cancelled = create(EventCancelledSchema, { id: newId(), occurredAt: occurredAt(), eventId: req.id, reason: req.reason });
+      const event = await repo.cancelEvent(req.id, outboxEntry(EventCancelledSchema, cancelled, "event.cancelled"));
       if (!event) throw notFound("event", req.id);
+      onOutbox();
       return { event };
     },
   };

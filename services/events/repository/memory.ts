@@ -2,6 +2,8 @@ import { clone } from "@bufbuild/protobuf";
 import { timestampFromMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { EventSchema, EventState, type Event } from "../../../gen/myevents/v1/event_pb.js";
 import { LocationSchema, type Location } from "../../../gen/myevents/v1/location_pb.js";
+import { MemoryOutbox } from "../../outbox/memory.js";
+import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
 import {
   DuplicateIdError,
   type EventCursor,
@@ -21,10 +23,14 @@ import {
 export class MemoryEventRepository implements EventRepository {
   private readonly locations = new Map<string, Location>();
   private readonly events = new Map<string, Event>();
+  private readonly seatVersions = new Map<string, number>();
+  private readonly locationOutbox = new MemoryOutbox("locations");
+  private readonly eventOutbox = new MemoryOutbox("events");
 
-  async createLocation(location: Location): Promise<void> {
+  async createLocation(location: Location, created: OutboxEntry): Promise<void> {
     if (this.locations.has(location.id)) throw new DuplicateIdError(location.id);
     this.locations.set(location.id, clone(LocationSchema, location));
+    this.locationOutbox.add(location.id, created);
   }
 
   async getLocation(id: string): Promise<Location | undefined> {
@@ -40,13 +46,14 @@ export class MemoryEventRepository implements EventRepository {
     return pageOf(sorted, page.limit, (l) => clone(LocationSchema, l));
   }
 
-  async createEvent(event: Event): Promise<void> {
+  async createEvent(event: Event, created: OutboxEntry): Promise<void> {
     const startTime = requireStartTime(event);
     if (this.events.has(event.id)) throw new DuplicateIdError(event.id);
     const stored = clone(EventSchema, event);
     stored.startTime = timestampFromMs(millis(startTime));
     if (event.endTime) stored.endTime = timestampFromMs(millis(event.endTime));
     this.events.set(event.id, stored);
+    this.eventOutbox.add(event.id, created);
   }
 
   async getEvent(id: string): Promise<Event | undefined> {
@@ -72,11 +79,26 @@ export class MemoryEventRepository implements EventRepository {
     return pageOf(matching, page.limit, (e) => clone(EventSchema, e));
   }
 
-  async cancelEvent(id: string): Promise<Event | undefined> {
+  async cancelEvent(id: string, cancelled: OutboxEntry): Promise<Event | undefined> {
     const stored = this.events.get(id);
     if (!stored) return undefined;
-    stored.state = EventState.CANCELLED;
+    if (stored.state === EventState.SCHEDULED) {
+      stored.state = EventState.CANCELLED;
+      this.eventOutbox.add(id, cancelled);
+    }
     return clone(EventSchema, stored);
+  }
+
+  async applySeats(eventId: string, seatsAvailable: number, version: number): Promise<boolean> {
+    const stored = this.events.get(eventId);
+    if (!stored || (this.seatVersions.get(eventId) ?? -Infinity) >= version) return false;
+    stored.seatsAvailable = seatsAvailable;
+    this.seatVersions.set(eventId, version);
+    return true;
+  }
+
+  outboxSources(): OutboxSource[] {
+    return [this.locationOutbox, this.eventOutbox];
   }
 
   async ping(): Promise<void> {}

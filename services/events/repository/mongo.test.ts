@@ -6,7 +6,7 @@ import { mongodbUrl, uniqueDatabaseName } from "../../../test/support/mongo.js";
 import { EventSchema, EventState } from "../../../gen/myevents/v1/event_pb.js";
 import { newId } from "../../runtime/ids.js";
 import { MongoEventRepository } from "./mongo.js";
-import { describeEventRepositoryContract } from "./repository.contract.js";
+import { describeEventRepositoryContract, note } from "./repository.contract.js";
 
 // One client for the file; every test gets its own database, dropped afterwards.
 let client: MongoClient;
@@ -39,9 +39,9 @@ describe("MongoEventRepository (Mongo only)", () => {
     try {
       await repo.ensureIndexes(); // a second time at the next startup
       const keys = (await db.collection("events").listIndexes().toArray()).map((i) => i.key as object);
-      expect(keys).toHaveLength(3);
+      expect(keys).toHaveLength(4);
       expect(keys).toEqual(
-        expect.arrayContaining([{ _id: 1 }, { startTime: 1, _id: 1 }, { locationId: 1, startTime: 1, _id: 1 }]),
+        expect.arrayContaining([{ _id: 1 }, { startTime: 1, _id: 1 }, { locationId: 1, startTime: 1, _id: 1 }, { "outbox.occurredAt": 1 }]),
       );
     } finally {
       await cleanup();
@@ -65,8 +65,11 @@ describe("MongoEventRepository (Mongo only)", () => {
           seatsAvailable: 10,
           state: EventState.SCHEDULED,
         }),
+        note("event.created"),
       );
-      expect(await db.collection("events").findOne({ _id: id as never })).toEqual({
+      const { outbox, ...stored } = (await db.collection("events").findOne({ _id: id as never }))!;
+      expect(outbox).toHaveLength(1);
+      expect(stored).toEqual({
         _id: id,
         name: "Gig",
         locationId,
@@ -76,7 +79,7 @@ describe("MongoEventRepository (Mongo only)", () => {
         seatsAvailable: 10,
         state: "SCHEDULED",
       });
-      await repo.cancelEvent(id);
+      await repo.cancelEvent(id, note("event.cancelled"));
       expect((await db.collection("events").findOne({ _id: id as never }))?.state).toBe("CANCELLED");
     } finally {
       await cleanup();

@@ -3,6 +3,9 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type MongoClient, MongoServerError, type Collection, type Db, type Filter, type OptionalUnlessRequiredId } from "mongodb";
 import { EventSchema, EventState, type Event } from "../../../gen/myevents/v1/event_pb.js";
 import { LocationSchema, type Location } from "../../../gen/myevents/v1/location_pb.js";
+import { documentLock, type DocumentLock } from "../../outbox/lock.js";
+import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type StoredEntry } from "../../outbox/mongo.js";
+import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
 import { createMongoClient } from "../../runtime/mongo.js";
 import { millis, requireStartTime } from "./memory.js";
 import {
@@ -18,6 +21,8 @@ import {
 /** A `locations` document: `_id` is the location id, other fields as in the message. */
 export interface LocationDoc {
   _id: string;
+  /** Domain events waiting for the relay (see outbox/outbox.ts). */
+  outbox?: StoredEntry[];
   name: string;
   address: string;
   country: string;
@@ -32,6 +37,9 @@ export interface LocationDoc {
  */
 export interface EventDoc {
   _id: string;
+  outbox?: StoredEntry[];
+  /** inventory_version of the last seats_available applied (absent: none yet). */
+  seatsVersion?: number;
   name: string;
   locationId: string;
   hall: string;
@@ -46,6 +54,11 @@ export interface EventDoc {
 export class MongoEventRepository implements EventRepository {
   private readonly locations: Collection<LocationDoc>;
   private readonly events: Collection<EventDoc>;
+  // FerretDB 1.x applies concurrent updates of one document non-atomically
+  // (lost updates), so every update of an event document, including the
+  // relay's, goes through one in-process lock per document. Location
+  // documents are only updated by the relay, so they need none.
+  private readonly eventLock: DocumentLock = documentLock();
 
   /** `owned`: a client this repository created and so closes in close(). */
   constructor(
@@ -72,10 +85,12 @@ export class MongoEventRepository implements EventRepository {
     // single createIndexes names two or more indexes that all exist already.
     await this.events.createIndex({ startTime: 1, _id: 1 }, { name: "startTime_id" });
     await this.events.createIndex({ locationId: 1, startTime: 1, _id: 1 }, { name: "locationId_startTime_id" });
+    await ensureOutboxIndex(this.events);
+    await ensureOutboxIndex(this.locations);
   }
 
-  async createLocation(location: Location): Promise<void> {
-    await insert(this.locations, toLocationDoc(location));
+  async createLocation(location: Location, created: OutboxEntry): Promise<void> {
+    await insert(this.locations, { ...toLocationDoc(location), outbox: [toStoredEntry(created)] });
   }
 
   async getLocation(id: string): Promise<Location | undefined> {
@@ -93,8 +108,8 @@ export class MongoEventRepository implements EventRepository {
     return pageOf(docs, page.limit, fromLocationDoc);
   }
 
-  async createEvent(event: Event): Promise<void> {
-    await insert(this.events, toEventDoc(event));
+  async createEvent(event: Event, created: OutboxEntry): Promise<void> {
+    await insert(this.events, { ...toEventDoc(event), outbox: [toStoredEntry(created)] });
   }
 
   async getEvent(id: string): Promise<Event | undefined> {
@@ -120,14 +135,34 @@ export class MongoEventRepository implements EventRepository {
     return pageOf(docs, page.limit, fromEventDoc);
   }
 
-  async cancelEvent(id: string): Promise<Event | undefined> {
-    // One atomic update; $set of the same value makes a repeat a no-op.
-    const doc = await this.events.findOneAndUpdate(
-      { _id: id },
-      { $set: { state: stateName(EventState.CANCELLED) } },
-      { returnDocument: "after" },
-    );
-    return doc ? fromEventDoc(doc) : undefined;
+  async cancelEvent(id: string, cancelled: OutboxEntry): Promise<Event | undefined> {
+    return this.eventLock(id, async () => {
+      // Only a scheduled event changes (and announces it); a repeat finds none.
+      const changed = await this.events.findOneAndUpdate(
+        { _id: id, state: stateName(EventState.SCHEDULED) },
+        { $set: { state: stateName(EventState.CANCELLED) }, $push: { outbox: toStoredEntry(cancelled) } },
+        { returnDocument: "after" },
+      );
+      const doc = changed ?? (await this.events.findOne({ _id: id }));
+      return doc ? fromEventDoc(doc) : undefined;
+    });
+  }
+
+  async applySeats(eventId: string, seatsAvailable: number, version: number): Promise<boolean> {
+    return this.eventLock(eventId, async () => {
+      const result = await this.events.updateOne(
+        { _id: eventId, $or: [{ seatsVersion: { $lt: version } }, { seatsVersion: { $exists: false } }] },
+        { $set: { seatsAvailable, seatsVersion: version } },
+      );
+      return result.modifiedCount > 0;
+    });
+  }
+
+  outboxSources(): OutboxSource[] {
+    return [
+      mongoOutboxSource(this.locations, "locations"),
+      mongoOutboxSource(this.events, "events", { lock: this.eventLock }),
+    ];
   }
 
   async ping(): Promise<void> {

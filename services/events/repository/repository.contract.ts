@@ -3,6 +3,7 @@ import { TimestampSchema, timestampDate, timestampFromMs } from "@bufbuild/proto
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EventSchema, EventState, type Event } from "../../../gen/myevents/v1/event_pb.js";
 import { HallSchema, LocationSchema, type Location } from "../../../gen/myevents/v1/location_pb.js";
+import type { OutboxEntry } from "../../outbox/outbox.js";
 import { newId } from "../../runtime/ids.js";
 import {
   DuplicateIdError,
@@ -34,7 +35,7 @@ export function describeEventRepositoryContract(
     describe("locations", () => {
       it("round-trips every field, halls included", async () => {
         const l = location({ name: "Olympiahalle", address: "Spiridon-Louis-Ring 21", country: "DE" });
-        await repo.createLocation(l);
+        await repo.createLocation(l, note("location.created"));
         const got = await repo.getLocation(l.id);
         expect(got).toEqual(l);
         expect(equals(LocationSchema, got!, l)).toBe(true);
@@ -46,8 +47,8 @@ export function describeEventRepositoryContract(
 
       it("rejects a duplicate id and keeps the original", async () => {
         const l = location({ name: "first" });
-        await repo.createLocation(l);
-        const err = await repo.createLocation(location({ id: l.id, name: "second" })).catch((e: unknown) => e);
+        await repo.createLocation(l, note("location.created"));
+        const err = await repo.createLocation(location({ id: l.id, name: "second" }), note("location.created")).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(DuplicateIdError);
         expect((err as DuplicateIdError).id).toBe(l.id);
         expect((await repo.getLocation(l.id))?.name).toBe("first");
@@ -60,7 +61,7 @@ export function describeEventRepositoryContract(
       it("pages in id order with no gaps or duplicates", async () => {
         const base = Date.UTC(2030, 0, 1);
         const all = [0, 1, 2, 3, 4, 5].map((i) => location({ id: newId(base + i), name: `loc ${i}` }));
-        for (const l of shuffled(all)) await repo.createLocation(l);
+        for (const l of shuffled(all)) await repo.createLocation(l, note("location.created"));
         for (const limit of [1, 2, 3, 4, 6, 10]) {
           const pages = await collect<Location>(limit, (after) => repo.listLocations({ limit, after: after && { id: after.id } }));
           expect(pages.flat().map((l) => l.id), `limit ${limit}`).toEqual(all.map((l) => l.id));
@@ -79,7 +80,7 @@ export function describeEventRepositoryContract(
           startTime: at(Date.UTC(2030, 5, 1, 20)),
           endTime: at(Date.UTC(2030, 5, 1, 23, 30)),
         });
-        await repo.createEvent(e);
+        await repo.createEvent(e, note("event.created"));
         const got = await repo.getEvent(e.id);
         expect(got).toEqual(e);
         expect(equals(EventSchema, got!, e)).toBe(true);
@@ -87,7 +88,7 @@ export function describeEventRepositoryContract(
 
       it("keeps an unset end_time unset", async () => {
         const e = event({ endTime: undefined });
-        await repo.createEvent(e);
+        await repo.createEvent(e, note("event.created"));
         expect((await repo.getEvent(e.id))?.endTime).toBeUndefined();
       });
 
@@ -96,14 +97,14 @@ export function describeEventRepositoryContract(
           startTime: create(TimestampSchema, { seconds: 1_900_000_000n, nanos: 123_999_999 }),
           endTime: create(TimestampSchema, { seconds: 1_900_000_100n, nanos: 999_999 }),
         });
-        await repo.createEvent(e);
+        await repo.createEvent(e, note("event.created"));
         const got = await repo.getEvent(e.id);
         expect(got?.startTime).toEqual(create(TimestampSchema, { seconds: 1_900_000_000n, nanos: 123_000_000 }));
         expect(got?.endTime).toEqual(create(TimestampSchema, { seconds: 1_900_000_100n, nanos: 0 }));
       });
 
       it("requires a start_time", async () => {
-        await expect(repo.createEvent(event({ startTime: undefined }))).rejects.toThrow(/start_time/);
+        await expect(repo.createEvent(event({ startTime: undefined }), note("event.created"))).rejects.toThrow(/start_time/);
       });
 
       it("returns undefined for an unknown id", async () => {
@@ -112,8 +113,8 @@ export function describeEventRepositoryContract(
 
       it("rejects a duplicate id and keeps the original", async () => {
         const e = event({ name: "first" });
-        await repo.createEvent(e);
-        const err = await repo.createEvent(event({ id: e.id, name: "second" })).catch((x: unknown) => x);
+        await repo.createEvent(e, note("event.created"));
+        const err = await repo.createEvent(event({ id: e.id, name: "second" }), note("event.created")).catch((x: unknown) => x);
         expect(err).toBeInstanceOf(DuplicateIdError);
         expect((err as DuplicateIdError).id).toBe(e.id);
         expect((await repo.getEvent(e.id))?.name).toBe("first");
@@ -128,7 +129,7 @@ export function describeEventRepositoryContract(
         // Ids run against start order so that id order alone would be wrong.
         const starts = [t + 3000, t + 1000, t + 2000, t + 2000, t + 2000, t + 1000, t];
         const all = starts.map((ms, i) => event({ id: newId(t - i), startTime: at(ms) }));
-        for (const e of shuffled(all)) await repo.createEvent(e);
+        for (const e of shuffled(all)) await repo.createEvent(e, note("event.created"));
         const expected = [...all].sort(byStartThenId).map((e) => e.id);
 
         const first = await repo.listEvents({}, { limit: 100 });
@@ -160,7 +161,7 @@ export function describeEventRepositoryContract(
             ["Ärzte [acoustic] 50% * \\o/", locB, t + 6 * hour],
           ];
           fixtures = spec.map(([name, locationId, ms], i) => event({ id: newId(t + i), name, locationId, startTime: at(ms) }));
-          for (const e of shuffled(fixtures)) await repo.createEvent(e);
+          for (const e of shuffled(fixtures)) await repo.createEvent(e, note("event.created"));
         });
 
         const names = async (filter: EventFilter) => (await repo.listEvents(filter, { limit: 100 })).items.map((e) => e.name);
@@ -232,26 +233,75 @@ export function describeEventRepositoryContract(
         });
       });
 
+      describe("outbox and seats", () => {
+        it("stores each create and the first cancel with its domain event, byte-exact", async () => {
+          const l = location({});
+          const e = event({ locationId: l.id });
+          const created = [note("location.created"), note("event.created"), note("event.cancelled")];
+          await repo.createLocation(l, created[0]!);
+          await repo.createEvent(e, created[1]!);
+          await repo.cancelEvent(e.id, created[2]!);
+          await repo.cancelEvent(e.id, note("event.cancelled")); // a repeat announces nothing
+          const pending = (await Promise.all(repo.outboxSources().map((s) => s.pending(10)))).flat();
+          expect(pending.map((p) => p.entry.id).sort()).toEqual(created.map((c) => c.id).sort());
+          for (const p of pending) {
+            const original = created.find((c) => c.id === p.entry.id)!;
+            expect(Buffer.from(p.entry.body).equals(Buffer.from(original.body))).toBe(true);
+            expect(p.entry.routingKey).toBe(original.routingKey);
+          }
+          expect(pending.find((p) => p.entry.id === created[2]!.id)?.docId).toBe(e.id);
+        });
+
+        it("applies seats only from a newer inventory version", async () => {
+          const e = event({ capacity: 10, seatsAvailable: 10 });
+          await repo.createEvent(e, note("event.created"));
+          expect(await repo.applySeats(e.id, 7, 3)).toBe(true);
+          expect(await repo.applySeats(e.id, 8, 2)).toBe(false); // older, arrived late
+          expect(await repo.applySeats(e.id, 7, 3)).toBe(false); // duplicate
+          expect((await repo.getEvent(e.id))?.seatsAvailable).toBe(7);
+          expect(await repo.applySeats(e.id, 9, 4)).toBe(true);
+          expect((await repo.getEvent(e.id))?.seatsAvailable).toBe(9);
+          expect(await repo.applySeats(newId(), 1, 1)).toBe(false);
+        });
+
+        it("loses no update when seat changes and the relay race on one event", async () => {
+          const e = event({ capacity: 100, seatsAvailable: 100 });
+          await repo.createEvent(e, note("event.created"));
+          const [source] = repo.outboxSources().filter((s) => s.name === "events");
+          const [created] = await source!.pending(1);
+          await Promise.all([
+            ...Array.from({ length: 30 }, (_, i) => repo.applySeats(e.id, 100 - (i + 1), i + 1)),
+            source!.markSent(created!.docId, created!.entry.id),
+            repo.cancelEvent(e.id, note("event.cancelled")),
+          ]);
+          const stored = await repo.getEvent(e.id);
+          expect(stored?.seatsAvailable).toBe(70);
+          expect(stored?.state).toBe(EventState.CANCELLED);
+          const left = await source!.pending(10);
+          expect(left.map((p) => p.entry.routingKey)).toEqual(["event.cancelled"]);
+        });
+      });
+
       describe("cancelEvent", () => {
         it("marks the event cancelled and returns it as stored", async () => {
           const e = event({ state: EventState.SCHEDULED });
-          await repo.createEvent(e);
-          const cancelled = await repo.cancelEvent(e.id);
+          await repo.createEvent(e, note("event.created"));
+          const cancelled = await repo.cancelEvent(e.id, note("event.cancelled"));
           expect(cancelled).toEqual({ ...e, state: EventState.CANCELLED });
           expect(await repo.getEvent(e.id)).toEqual(cancelled);
         });
 
         it("is idempotent", async () => {
           const e = event();
-          await repo.createEvent(e);
-          const once = await repo.cancelEvent(e.id);
-          const twice = await repo.cancelEvent(e.id);
+          await repo.createEvent(e, note("event.created"));
+          const once = await repo.cancelEvent(e.id, note("event.cancelled"));
+          const twice = await repo.cancelEvent(e.id, note("event.cancelled"));
           expect(twice).toEqual(once);
           expect(twice?.state).toBe(EventState.CANCELLED);
         });
 
         it("returns undefined for an unknown id", async () => {
-          expect(await repo.cancelEvent(newId())).toBeUndefined();
+          expect(await repo.cancelEvent(newId(), note("event.cancelled"))).toBeUndefined();
         });
       });
     });
@@ -259,8 +309,8 @@ export function describeEventRepositoryContract(
     it("never aliases stored state", async () => {
       const l = location();
       const e = event();
-      await repo.createLocation(l);
-      await repo.createEvent(e);
+      await repo.createLocation(l, note("location.created"));
+      await repo.createEvent(e, note("event.created"));
       // Expected state, copied here: a snapshot read from the repository could itself be the stored object.
       const [lWant, eWant] = [clone(LocationSchema, l), clone(EventSchema, e)];
 
@@ -285,7 +335,7 @@ export function describeEventRepositoryContract(
       expect(await repo.getLocation(l.id)).toEqual(lWant);
       expect(await repo.getEvent(e.id)).toEqual(eWant);
 
-      const cancelled = await repo.cancelEvent(e.id);
+      const cancelled = await repo.cancelEvent(e.id, note("event.cancelled"));
       cancelled!.state = EventState.SCHEDULED;
       expect((await repo.getEvent(e.id))?.state).toBe(EventState.CANCELLED);
     });
@@ -348,4 +398,10 @@ async function collect<T>(limit: number, fetch: (after: T | undefined) => Promis
 /** Deterministic reorder, so insertion order never explains the result order. */
 function shuffled<T>(items: T[]): T[] {
   return [...items.filter((_, i) => i % 2 === 1), ...items.filter((_, i) => i % 2 === 0)].reverse();
+}
+
+/** A stand-in domain event for the outbox; its bytes are checked verbatim. */
+export function note(routingKey: string): OutboxEntry {
+  const id = newId();
+  return { id, routingKey, type: "test.Note", body: new TextEncoder().encode(`${routingKey}:${id}`), occurredAt: new Date(Math.floor(Date.now() / 1000) * 1000) };
 }

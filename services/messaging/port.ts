@@ -1,0 +1,70 @@
+/**
+ * The messaging port: how services publish domain events and consume them,
+ * independent of the broker. Adapters: RabbitMQ (amqp.ts) and an in-process
+ * bus (memory.ts) for the embedded default, which only works when every
+ * service runs in one process.
+ *
+ * Topology (DESIGN.md): one durable topic exchange "myevents"; routing keys
+ * "location.created", "event.created", "event.cancelled",
+ * "booking.confirmed", "booking.cancelled". Each consuming service has one
+ * durable quorum queue bound to the keys it needs, and a dead-letter queue
+ * that receives a message after `maxDeliveries` failed attempts.
+ */
+
+export const EXCHANGE = "myevents";
+
+/** A message to publish: the protobuf binary of a domain event plus its metadata. */
+export interface OutgoingMessage {
+  routingKey: string;
+  /** Unique id of the domain event; consumers drop duplicates by it. */
+  messageId: string;
+  /** Full protobuf message name, e.g. "myevents.v1.BookingConfirmed". */
+  type: string;
+  body: Uint8Array;
+  /** When the change happened. */
+  timestamp: Date;
+  /** W3C trace context of the request that caused the event, when known. */
+  traceparent?: string;
+}
+
+export interface IncomingMessage extends OutgoingMessage {
+  /** 1 on the first delivery; more after the handler failed or the consumer died. */
+  deliveryCount: number;
+}
+
+export interface Publisher {
+  /**
+   * Publishes persistently and resolves only when the broker has confirmed
+   * every message (publisher confirms); rejects if any was not confirmed,
+   * in which case the caller must retry (duplicates are harmless).
+   */
+  publish(messages: OutgoingMessage[]): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  /** Consuming service's name: the queue is "myevents.<name>", its DLQ "myevents.<name>.dlq". */
+  name: string;
+  routingKeys: string[];
+  /** Unacknowledged messages in flight at once. */
+  prefetch?: number;
+  /** Attempts before a message goes to the dead-letter queue. */
+  maxDeliveries?: number;
+  /**
+   * Handles one message. Resolving acknowledges it, so resolve only once the
+   * effect is durable; throwing makes it redelivered (up to maxDeliveries).
+   */
+  handle(message: IncomingMessage): Promise<void>;
+}
+
+export interface Consumer {
+  /** Stops receiving; in-flight handlers finish first. */
+  stop(): Promise<void>;
+}
+
+export interface MessageBus extends Publisher {
+  /** Declares the consumer's queues and starts delivering; survives reconnects. */
+  consume(options: ConsumerOptions): Promise<Consumer>;
+  /** Resolves while the broker connection is up; rejects otherwise (health checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

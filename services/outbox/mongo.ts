@@ -1,0 +1,125 @@
+import { Binary, type Collection, type Document } from "mongodb";
+import type { DocumentLock } from "./lock.js";
+import type { OutboxEntry, OutboxSource, PendingEntry } from "./outbox.js";
+
+/**
+ * The BSON form of an OutboxEntry inside a document's `outbox` array. Always
+ * build it with toStoredEntry so every writer stores the same field order
+ * (FerretDB compares embedded documents field order included).
+ */
+export interface StoredEntry {
+  id: string;
+  routingKey: string;
+  type: string;
+  body: Binary;
+  occurredAt: Date;
+  traceparent?: string;
+}
+
+/** Any document that embeds an outbox. */
+export interface OutboxDocument {
+  _id: string;
+  outbox?: StoredEntry[];
+}
+
+/** For `$push: { outbox: toStoredEntry(e) }` or an inserted document's `outbox: [...]`. */
+export function toStoredEntry(entry: OutboxEntry): StoredEntry {
+  return {
+    id: entry.id,
+    routingKey: entry.routingKey,
+    type: entry.type,
+    body: new Binary(entry.body),
+    occurredAt: entry.occurredAt,
+    // Leave it out rather than store null (the driver writes undefined as null).
+    ...(entry.traceparent ? { traceparent: entry.traceparent } : {}),
+  };
+}
+
+export function fromStoredEntry(stored: StoredEntry): OutboxEntry {
+  // A client with promoteBuffers returns a Buffer instead of a Binary; copy
+  // either way so callers get a plain Uint8Array they own.
+  const body: Uint8Array = stored.body instanceof Binary ? stored.body.value() : stored.body;
+  return {
+    id: stored.id,
+    routingKey: stored.routingKey,
+    type: stored.type,
+    body: new Uint8Array(body),
+    occurredAt: stored.occurredAt,
+    ...(stored.traceparent ? { traceparent: stored.traceparent } : {}),
+  };
+}
+
+/** Documents with at least one pending entry (an empty array has no `outbox.occurredAt`). */
+const HAS_PENDING = { "outbox.occurredAt": { $exists: true } };
+
+/**
+ * Makes "documents with pending entries" cheap on MongoDB: a sparse multikey
+ * index holds only documents whose outbox is not empty, and serves
+ * HAS_PENDING. (FerretDB 1.24 accepts but ignores `sparse`, has no partial
+ * indexes, and pushes no filter but `_id` down to SQLite, so there every
+ * outbox query scans the collection.) Idempotent; one index per command
+ * (FerretDB 1.24 crashes on several existing ones in one createIndexes).
+ */
+export async function ensureOutboxIndex(collection: Collection<any>): Promise<void> {
+  await collection.createIndex({ "outbox.occurredAt": 1 }, { name: "outbox_occurredAt", sparse: true });
+}
+
+export interface MongoOutboxOptions {
+  /**
+   * Serialises markSent with the repository's own updates of the same
+   * document: required on FerretDB 1.x, which loses concurrent updates
+   * (see lock.ts). Pass the lock the repository uses for this collection.
+   */
+  lock?: DocumentLock;
+}
+
+/**
+ * The pending entries embedded in `collection`'s documents. Only aggregation
+ * stages FerretDB 1.24 implements are used ($match, $unwind, $sort, $limit,
+ * $project, $group with $sum); it lacks $min/$first accumulators and $size,
+ * and ignores array semantics when sorting a find() by an array field.
+ */
+export function mongoOutboxSource(collection: Collection<any>, name: string, options: MongoOutboxOptions = {}): OutboxSource {
+  const docs = collection as Collection<OutboxDocument>;
+  const lock: DocumentLock = options.lock ?? ((_key, fn) => fn());
+  const unwound = (): Document[] => [{ $match: HAS_PENDING }, { $unwind: "$outbox" }];
+  // Entry ids break ties (UUIDv7, so creation order); _id keeps it total.
+  const oldestFirst = { $sort: { "outbox.occurredAt": 1, "outbox.id": 1, _id: 1 } };
+
+  return {
+    name,
+
+    async pending(limit) {
+      if (limit <= 0) return [];
+      // $sort followed by $limit is a bounded top-k sort on MongoDB.
+      const rows = await docs
+        .aggregate<{ _id: string; outbox: StoredEntry }>([...unwound(), oldestFirst, { $limit: limit }, { $project: { outbox: 1 } }])
+        .toArray();
+      return rows.map((r): PendingEntry => ({ docId: r._id, entry: fromStoredEntry(r.outbox) }));
+    },
+
+    async markSent(docId, entryId) {
+      await lock(docId, async () => {
+        // FerretDB 1.24's $pull removes only elements equal to the given
+        // value: a condition like { id } matches nothing. So read the entry
+        // as stored and pull exactly that (also correct on MongoDB). Entries
+        // never change, so a repeat or a concurrent markSent is a no-op.
+        const doc = await docs.findOne({ _id: docId }, { projection: { outbox: 1 } });
+        const stored = doc?.outbox?.find((e) => e.id === entryId);
+        if (!stored) return;
+        await docs.updateOne({ _id: docId }, { $pull: { outbox: stored } });
+      });
+    },
+
+    async stats() {
+      const [counted, oldest] = await Promise.all([
+        docs.aggregate<{ count: number }>([...unwound(), { $group: { _id: null, count: { $sum: 1 } } }]).toArray(),
+        docs
+          .aggregate<{ outbox: { occurredAt: Date } }>([...unwound(), oldestFirst, { $limit: 1 }, { $project: { "outbox.occurredAt": 1 } }])
+          .toArray(),
+      ]);
+      const at = oldest[0]?.outbox.occurredAt;
+      return { count: counted[0]?.count ?? 0, ...(at ? { oldest: at } : {}) };
+    },
+  };
+}

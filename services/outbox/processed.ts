@@ -1,0 +1,76 @@
+import { MongoServerError, type Collection, type Db } from "mongodb";
+import type { IncomingMessage } from "../messaging/port.js";
+
+/** Which messages each consumer has already handled (by message id). */
+export interface ProcessedMessages {
+  has(consumer: string, messageId: string): Promise<boolean>;
+  /** Idempotent: recording an id twice is fine. */
+  record(consumer: string, messageId: string): Promise<void>;
+}
+
+/** A `processed_messages` document: one per consumer and message, unique by its _id. */
+export interface ProcessedDoc {
+  _id: string;
+  at: Date;
+}
+
+const key = (consumer: string, messageId: string) => `${consumer}:${messageId}`;
+
+export class MongoProcessedMessages implements ProcessedMessages {
+  private readonly docs: Collection<ProcessedDoc>;
+
+  constructor(db: Db) {
+    this.docs = db.collection<ProcessedDoc>("processed_messages");
+  }
+
+  async has(consumer: string, messageId: string): Promise<boolean> {
+    return (await this.docs.findOne({ _id: key(consumer, messageId) }, { projection: { _id: 1 } })) !== null;
+  }
+
+  async record(consumer: string, messageId: string): Promise<void> {
+    try {
+      // An insert, not an upsert: atomic on FerretDB too (which loses concurrent updates).
+      await this.docs.insertOne({ _id: key(consumer, messageId), at: new Date() });
+    } catch (err) {
+      if (err instanceof MongoServerError && err.code === 11000) return; // recorded already
+      throw err;
+    }
+  }
+}
+
+export class MemoryProcessedMessages implements ProcessedMessages {
+  private readonly ids = new Set<string>();
+
+  async has(consumer: string, messageId: string): Promise<boolean> {
+    return this.ids.has(key(consumer, messageId));
+  }
+
+  async record(consumer: string, messageId: string): Promise<void> {
+    this.ids.add(key(consumer, messageId));
+  }
+}
+
+/**
+ * Wraps a message handler so that a message already handled by `consumer`
+ * is acknowledged without running it again (the relay and the broker both
+ * deliver at least once). The id is recorded only after the handler
+ * succeeded, so a failed handler is retried on redelivery.
+ *
+ * This narrows duplicates, it does not remove them: a crash (or a failing
+ * record) after the handler's effect but before the record replays the
+ * effect on redelivery, and two deliveries of one message racing each other
+ * both pass has(). Handlers must therefore be idempotent themselves (e.g.
+ * keyed writes, inserts by the event's id); the record makes the common
+ * duplicate cheap and safe.
+ */
+export function idempotent(
+  consumer: string,
+  store: ProcessedMessages,
+  handle: (msg: IncomingMessage) => Promise<void>,
+): (msg: IncomingMessage) => Promise<void> {
+  return async (msg) => {
+    if (await store.has(consumer, msg.messageId)) return;
+    await handle(msg);
+    await store.record(consumer, msg.messageId);
+  };
+}
