@@ -15,6 +15,7 @@ import { createLogger } from "../runtime/logger.js";
 import type { RunningService } from "../runtime/server.js";
 import { mongodbUrl, uniqueDatabaseName } from "../../test/support/mongo.js";
 import { transports } from "../../test/support/transports.js";
+import { MemoryMessageBus } from "../messaging/memory.js";
 import { readEventsConfig, startEventsService } from "./app.js";
 
 const HOUR = 3_600_000;
@@ -44,7 +45,7 @@ describe("EventService over MongoDB", () => {
   const database = uniqueDatabaseName("events_e2e");
 
   beforeAll(async () => {
-    service = await startEventsService(testConfig(database), silent);
+    service = await startEventsService(testConfig(database), { logger: silent, bus: new MemoryMessageBus() });
     baseUrl = `http://127.0.0.1:${service.port}`;
   });
   afterAll(async () => {
@@ -212,7 +213,7 @@ describe("EventService with its database unreachable", () => {
       MONGODB_URL: "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300", HEALTH_CHECK_INTERVAL_MS: "500",
     });
     const config = readEventsConfig(env);
-    const service = await startEventsService(config, silent);
+    const service = await startEventsService(config, { logger: silent, bus: new MemoryMessageBus() });
     try {
       expect(service.health.isServing).toBe(false);
       expect((await fetch(`http://127.0.0.1:${service.adminPort}/readyz`)).status).toBe(503);

@@ -66,5 +66,7 @@ export interface MessageBus extends Publisher {
   consume(options: ConsumerOptions): Promise<Consumer>;
   /** Resolves while the broker connection is up; rejects otherwise (health checks). */
   ping(): Promise<void>;
+  /** Resolves once connected (at once for an in-process bus); rejects after timeoutMs. */
+  whenConnected?(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }

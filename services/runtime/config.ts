@@ -110,11 +110,15 @@ export interface RuntimeConfig {
   healthCheckIntervalMs: number;
 }
 
-export function readRuntimeConfig(env: EnvReader, defaults: { port: number; adminPort: number }): RuntimeConfig {
+/**
+ * `portPrefix` names the port variables when several services share one
+ * process (`npm start`): "EVENTS_" reads EVENTS_PORT and EVENTS_ADMIN_PORT.
+ */
+export function readRuntimeConfig(env: EnvReader, defaults: { port: number; adminPort: number }, portPrefix = ""): RuntimeConfig {
   return {
     host: env.string("HOST", "0.0.0.0"),
-    port: env.port("PORT", defaults.port),
-    adminPort: env.port("ADMIN_PORT", defaults.adminPort),
+    port: env.port(`${portPrefix}PORT`, defaults.port),
+    adminPort: env.port(`${portPrefix}ADMIN_PORT`, defaults.adminPort),
     logLevel: env.oneOf("LOG_LEVEL", "info", LOG_LEVELS),
     maxRequestBytes: env.int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     maxDeadlineMs: env.int("MAX_DEADLINE_MS", 60_000, { min: 100, max: 3_600_000 }),

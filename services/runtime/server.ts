@@ -10,6 +10,7 @@ import { createAdminServer } from "./admin.js";
 import { DualProtocolListener } from "./listener.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
+import { identityInterceptor } from "./identity.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { loggingInterceptor } from "./interceptors/logging.js";
 import { metricsInterceptor } from "./interceptors/metrics.js";
@@ -39,6 +40,8 @@ export interface StartOptions {
   interceptors?: Interceptor[];
   /** Runs after the servers drained, to close clients (database, broker). */
   close?: () => Promise<void>;
+  /** Registry for the service's own metrics too (outbox, messaging); one is made if absent. */
+  metrics?: Registry;
 }
 
 export interface RunningService {
@@ -60,7 +63,7 @@ export interface RunningService {
  */
 export async function startService(opts: StartOptions): Promise<RunningService> {
   const { config, logger } = opts;
-  const metrics = new Registry();
+  const metrics = opts.metrics ?? new Registry();
   metrics.setDefaultLabels({ service: opts.name });
   collectDefaultMetrics({ register: metrics });
 
@@ -82,7 +85,13 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     routes: (router) => registrations.forEach((r) => r.route(router)),
     // The first interceptor is the outermost: logging and metrics see the
     // code that the errors interceptor settled on.
-    interceptors: [loggingInterceptor(logger), metricsInterceptor(metrics), errorsInterceptor(), ...(opts.interceptors ?? [])],
+    interceptors: [
+      loggingInterceptor(logger),
+      metricsInterceptor(metrics),
+      errorsInterceptor(),
+      identityInterceptor(),
+      ...(opts.interceptors ?? []),
+    ],
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
   });

@@ -62,11 +62,11 @@ export class MongoEventRepository implements EventRepository {
 
   /** `owned`: a client this repository created and so closes in close(). */
   constructor(
-    private readonly db: Db,
+    readonly database: Db,
     private readonly owned?: MongoClient,
   ) {
-    this.locations = db.collection<LocationDoc>("locations");
-    this.events = db.collection<EventDoc>("events");
+    this.locations = database.collection<LocationDoc>("locations");
+    this.events = database.collection<EventDoc>("events");
   }
 
   /**
@@ -166,7 +166,7 @@ export class MongoEventRepository implements EventRepository {
   }
 
   async ping(): Promise<void> {
-    await this.db.command({ ping: 1 });
+    await this.database.command({ ping: 1 });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,101 @@
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Registry } from "prom-client";
+import { BookingService } from "../../gen/myevents/v1/booking_service_pb.js";
+import type { MessageBus } from "../messaging/port.js";
+import { MemoryProcessedMessages, MongoProcessedMessages, type ProcessedMessages } from "../outbox/processed.js";
+import { messageBus, startBackbone } from "../runtime/backbone.js";
+import { EnvReader, readRuntimeConfig, redact, type RuntimeConfig } from "../runtime/config.js";
+import { createLogger, type Logger } from "../runtime/logger.js";
+import { serve, startService, type RunningService } from "../runtime/server.js";
+import { Bookings } from "./bookings.js";
+import { BOOKINGS_ROUTING_KEYS, bookingsEventHandler } from "./consumers.js";
+import { eventLookupOverGrpc } from "./event-lookup.js";
+import { MemoryBookingRepository } from "./repository/memory.js";
+import { MongoBookingRepository } from "./repository/mongo.js";
+import type { BookingRepository } from "./repository/repository.js";
+import { bookingService } from "./service.js";
+
+export interface BookingsConfig {
+  runtime: RuntimeConfig;
+  mongodbUrl?: string;
+  database: string;
+  amqpUrl?: string;
+  /** The EventService, asked about events this service has not heard of. */
+  eventsUrl: string;
+  /** An operation unfinished after this long is taken over by recovery. */
+  staleAfterMs: number;
+  recoveryIntervalMs: number;
+}
+
+export function readBookingsConfig(env: EnvReader, portPrefix = ""): BookingsConfig {
+  return {
+    runtime: readRuntimeConfig(env, { port: 50052, adminPort: 9102 }, portPrefix),
+    mongodbUrl: env.optionalUrl("MONGODB_URL", ["mongodb:", "mongodb+srv:"]),
+    database: env.string("BOOKINGS_DATABASE", "myevents_bookings"),
+    amqpUrl: env.optionalUrl("AMQP_URL", ["amqp:", "amqps:"]),
+    eventsUrl: env.optionalUrl("EVENTS_URL", ["http:", "https:"]) ?? "http://127.0.0.1:50051",
+    staleAfterMs: env.int("BOOKING_STALE_AFTER_MS", 30_000, { min: 1_000, max: 3_600_000 }),
+    recoveryIntervalMs: env.int("BOOKING_RECOVERY_INTERVAL_MS", 5_000, { min: 100, max: 600_000 }),
+  };
+}
+
+/** Wires the BookingService process: store, messaging, EventService client, recovery, runtime. */
+export async function startBookingsService(config: BookingsConfig, options: { logger?: Logger; bus?: MessageBus; /** Queue name suffix, to isolate test runs on a shared broker. */ queueSuffix?: string } = {}): Promise<RunningService> {
+  const log = options.logger ?? createLogger(config.runtime.logLevel, { service: "bookings" });
+  let repo: BookingRepository;
+  let processed: ProcessedMessages;
+  if (config.mongodbUrl) {
+    const mongo = MongoBookingRepository.open(config.mongodbUrl, config.database);
+    await mongo.ensureIndexes().catch((err: Error) =>
+      log.warn("could not create indexes yet", { error: err.message, url: redact(config.mongodbUrl!) }),
+    );
+    repo = mongo;
+    processed = new MongoProcessedMessages(mongo.database);
+  } else {
+    repo = new MemoryBookingRepository();
+    processed = new MemoryProcessedMessages();
+  }
+  log.info("store", { kind: config.mongodbUrl ? "mongodb" : "memory", database: config.mongodbUrl ? config.database : undefined });
+
+  const metrics = new Registry();
+  const { bus, shared } = options.bus ? { bus: options.bus, shared: true } : messageBus(config.amqpUrl, log);
+  let kick = () => {};
+  const events = eventLookupOverGrpc(createGrpcTransport({ baseUrl: config.eventsUrl }));
+  const bookings = new Bookings(repo, events, log, { staleAfterMs: config.staleAfterMs, onOutbox: () => kick() });
+  const backbone = await startBackbone({
+    name: `bookings${options.queueSuffix ?? ""}`,
+    bus,
+    sharedBus: shared,
+    outbox: repo.outboxSources(),
+    consume: { routingKeys: BOOKINGS_ROUTING_KEYS, handle: bookingsEventHandler(bookings), processed },
+    logger: log,
+    metrics,
+  });
+  kick = () => backbone.relay.kick();
+
+  // Finishes or undoes operations abandoned by a crash or an outage.
+  let recovering = false;
+  const recovery = setInterval(() => {
+    if (recovering) return;
+    recovering = true;
+    bookings
+      .recover()
+      .catch((err: Error) => log.warn("recovery round failed", { error: err.message }))
+      .finally(() => (recovering = false));
+  }, config.recoveryIntervalMs);
+  recovery.unref();
+
+  return startService({
+    name: "bookings",
+    config: config.runtime,
+    logger: log,
+    metrics,
+    services: [serve(BookingService, bookingService(bookings))],
+    dependencies: [...(config.mongodbUrl ? [{ name: "mongodb", check: () => repo.ping() }] : []), ...backbone.dependencies],
+    close: async () => {
+      clearInterval(recovery);
+      await backbone.close();
+      await repo.close();
+    },
+  });
+}

@@ -1,0 +1,70 @@
+import type { Registry } from "prom-client";
+import { AmqpMessageBus } from "../messaging/amqp.js";
+import { MemoryMessageBus } from "../messaging/memory.js";
+import type { Consumer, IncomingMessage, MessageBus } from "../messaging/port.js";
+import type { OutboxSource } from "../outbox/outbox.js";
+import { idempotent, type ProcessedMessages } from "../outbox/processed.js";
+import { OutboxRelay } from "../outbox/relay.js";
+import { redact } from "./config.js";
+import type { Dependency } from "./health.js";
+import type { Logger } from "./logger.js";
+
+/** The in-process bus of `npm start`, shared by every service in that process. */
+let sharedMemoryBus: MemoryMessageBus | undefined;
+
+/**
+ * RabbitMQ when AMQP_URL is set, else the in-process bus (which only
+ * connects services running in the same process).
+ */
+export function messageBus(amqpUrl: string | undefined, logger: Logger): { bus: MessageBus; shared: boolean } {
+  if (amqpUrl) {
+    logger.info("message bus", { kind: "rabbitmq", url: redact(amqpUrl) });
+    return { bus: new AmqpMessageBus(amqpUrl, logger), shared: false };
+  }
+  logger.info("message bus", { kind: "in-process" });
+  sharedMemoryBus ??= new MemoryMessageBus();
+  return { bus: sharedMemoryBus, shared: true };
+}
+
+export interface BackboneOptions {
+  /** Consuming service's name (its queue is "myevents.<name>"). */
+  name: string;
+  bus: MessageBus;
+  /** True when other services use the same bus object: then it is not closed here. */
+  sharedBus?: boolean;
+  outbox: OutboxSource[];
+  consume?: { routingKeys: string[]; handle(message: IncomingMessage): Promise<void>; processed: ProcessedMessages };
+  logger: Logger;
+  metrics: Registry;
+}
+
+/** A service's messaging: the outbox relay, its consumer, and their health and shutdown. */
+export interface Backbone {
+  relay: OutboxRelay;
+  dependencies: Dependency[];
+  /** Stops consuming and publishing (in that order), then closes the bus if owned. */
+  close(): Promise<void>;
+}
+
+export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
+  const relay = new OutboxRelay(opts.outbox, opts.bus, opts.logger, { registry: opts.metrics });
+  // Give the broker a moment at start, so the consumer's queue is declared
+  // and bound before the service takes calls; if it is down, start anyway
+  // (NOT_SERVING) and let the bus connect and start the consumer later.
+  await opts.bus.whenConnected?.(3_000).catch(() => opts.logger.warn("broker not reachable yet; starting without it"));
+  let consumer: Consumer | undefined;
+  if (opts.consume) {
+    const { routingKeys, handle, processed } = opts.consume;
+    consumer = await opts.bus.consume({ name: opts.name, routingKeys, handle: idempotent(opts.name, processed, handle) });
+  }
+  relay.start();
+  return {
+    relay,
+    dependencies: opts.sharedBus ? [] : [{ name: "rabbitmq", check: () => opts.bus.ping() }],
+    async close() {
+      await consumer?.stop();
+      await relay.stop();
+      if (!opts.sharedBus) await opts.bus.close();
+    },
+  };
+}
