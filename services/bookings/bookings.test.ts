@@ -20,12 +20,11 @@ import { startTcpProxy } from "../messaging/tcp-proxy.js";
 import { EnvReader } from "../runtime/config.js";
 import { newId } from "../runtime/ids.js";
 import { createLogger } from "../runtime/logger.js";
-import type { RunningService } from "../runtime/server.js";
 import { readEventsConfig, startEventsService } from "../events/app.js";
-import { mongodbUrl, uniqueDatabaseName } from "../../test/support/mongo.js";
+import { amqpUrl, mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import { readBookingsConfig, startBookingsService } from "./app.js";
 
-const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const AMQP_URL = amqpUrl();
 const HOUR = 3_600_000;
 const silent = createLogger("error", {}, process.env.TEST_LOGS ? (l) => process.stderr.write(l) : () => {});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

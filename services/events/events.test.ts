@@ -13,7 +13,7 @@ import { EventService } from "../../gen/myevents/v1/event_service_pb.js";
 import { EnvReader } from "../runtime/config.js";
 import { createLogger } from "../runtime/logger.js";
 import type { RunningService } from "../runtime/server.js";
-import { mongodbUrl, uniqueDatabaseName } from "../../test/support/mongo.js";
+import { mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import { transports } from "../../test/support/transports.js";
 import { MemoryMessageBus } from "../messaging/memory.js";
 import { readEventsConfig, startEventsService } from "./app.js";

@@ -17,9 +17,9 @@ import { describeMessageBusContract, eventually, message } from "./bus.contract.
 import type { IncomingMessage } from "./port.js";
 import { EXCHANGE } from "./port.js";
 import { startTcpProxy } from "./tcp-proxy.js";
-import type { TcpProxy } from "./tcp-proxy.js";
+import { amqpUrl } from "../../test/support/backing.js";
 
-const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const AMQP_URL = amqpUrl();
 const target = new URL(AMQP_URL);
 
 /** Collects log lines instead of printing them. */

@@ -1,6 +1,6 @@
 import { Binary, MongoClient, type Collection, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mongodbUrl, uniqueDatabaseName } from "../../test/support/mongo.js";
+import { mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import { documentLock } from "./lock.js";
 import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type OutboxDocument } from "./mongo.js";
 import type { OutboxEntry } from "./outbox.js";

@@ -1,6 +1,6 @@
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mongodbUrl, uniqueDatabaseName } from "../../test/support/mongo.js";
+import { mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import type { IncomingMessage } from "../messaging/port.js";
 import { newId } from "../runtime/ids.js";
 import { MemoryProcessedMessages, MongoProcessedMessages, idempotent, type ProcessedDoc, type ProcessedMessages } from "./processed.js";

@@ -1,7 +1,7 @@
 import { MongoClient, type Collection, type Db } from "mongodb";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { mongodbUrl, uniqueDatabaseName } from "../../test/support/mongo.js";
+import { mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import type { IncomingMessage, OutgoingMessage, Publisher } from "../messaging/port.js";
 import { createLogger } from "../runtime/logger.js";
 import { MemoryOutbox } from "./memory.js";

@@ -1,4 +1,4 @@
-import { MongoClient } from "mongodb";
+import { MongoClient, MongoServerError } from "mongodb";
 
 /**
  * A MongoDB client that connects lazily: creating it never fails, so a
@@ -14,4 +14,9 @@ export function createMongoClient(url: string, appName: string): MongoClient {
     connectTimeoutMS: 2_000,
     maxPoolSize: 20,
   });
+}
+
+/** A unique-index violation ("duplicate key", 11000). */
+export function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === 11000;
 }

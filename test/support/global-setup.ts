@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import type { TestProject } from "vitest/node";
 import { startFerretDB } from "../../scripts/ferretdb/server.js";
 
@@ -5,10 +6,13 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** A MongoDB-wire server for the whole run: MONGODB_URL, or a FerretDB started here. */
     mongodbUrl: string;
+    /** RabbitMQ for the run: AMQP_URL, or the local broker's "myevents-test" vhost. */
+    amqpUrl: string;
   }
 }
 
 export default async function setup(project: TestProject) {
+  project.provide("amqpUrl", process.env.AMQP_URL ?? testVhostUrl());
   const given = process.env.MONGODB_URL;
   if (given) {
     project.provide("mongodbUrl", given);
@@ -19,4 +23,24 @@ export default async function setup(project: TestProject) {
   return async () => {
     await ferret.stop();
   };
+}
+
+/**
+ * Tests publish to the "myevents" exchange; a vhost of their own keeps
+ * those messages away from a mesh running against the same local broker.
+ * Falls back to the default vhost where rabbitmqctl is not available.
+ */
+function testVhostUrl(): string {
+  const vhost = "myevents-test";
+  try {
+    execFileSync("rabbitmqctl", ["add_vhost", vhost], { stdio: "ignore" });
+  } catch {
+    // exists already, or no rabbitmqctl: the permissions call below tells
+  }
+  try {
+    execFileSync("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], { stdio: "ignore" });
+    return `amqp://guest:guest@127.0.0.1:5672/${vhost}`;
+  } catch {
+    return "amqp://guest:guest@127.0.0.1:5672";
+  }
 }

@@ -1,36 +1,19 @@
 import { Binary, MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mongodbUrl, uniqueDatabaseName } from "../../../test/support/mongo.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { mongoRepositoryFixture, mongodbUrl, uniqueDatabaseName } from "../../../test/support/backing.js";
 import { newId } from "../../runtime/ids.js";
 import { MongoBookingRepository } from "./mongo.js";
 import { booking, describeBookingRepositoryContract, entry } from "./repository.contract.js";
 import { reserveMarker } from "./repository.js";
 
 // One client for the file; every test gets its own database, dropped afterwards.
-let client: MongoClient;
+const fixture = mongoRepositoryFixture("bookings", (db) => new MongoBookingRepository(db));
+const freshRepo = fixture.fresh;
 let ferretdb1 = false;
 beforeAll(async () => {
-  client = await MongoClient.connect(mongodbUrl(), { serverSelectionTimeoutMS: 2_000 });
-  const info = await client.db("admin").command({ buildInfo: 1 });
+  const info = await fixture.client().db("admin").command({ buildInfo: 1 });
   ferretdb1 = typeof info.ferretdbVersion === "string" && info.ferretdbVersion.startsWith("v1.");
 });
-afterAll(async () => {
-  await client?.close();
-});
-
-async function freshRepo() {
-  const db = client.db(uniqueDatabaseName("bookings"));
-  const repo = new MongoBookingRepository(db);
-  await repo.ensureIndexes();
-  return {
-    db,
-    repo,
-    async cleanup() {
-      await repo.close(); // not the owner: leaves the shared client open
-      await db.dropDatabase();
-    },
-  };
-}
 
 describeBookingRepositoryContract("MongoBookingRepository", freshRepo);
 
@@ -127,7 +110,7 @@ describe("MongoBookingRepository (Mongo only)", () => {
     try {
       await expect(repo.ping()).resolves.toBeUndefined();
     } finally {
-      await client.db(name).dropDatabase();
+      await fixture.client().db(name).dropDatabase();
       await repo.close();
     }
   });

@@ -1,8 +1,8 @@
-import { MongoServerError, type Collection, type Db, type Filter, type MongoClient, type UpdateFilter } from "mongodb";
+import { type Collection, type Db, type Filter, type MongoClient, type UpdateFilter } from "mongodb";
 import { documentLock, type DocumentLock } from "../../outbox/lock.js";
 import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type StoredEntry } from "../../outbox/mongo.js";
 import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
-import { createMongoClient } from "../../runtime/mongo.js";
+import { createMongoClient, isDuplicateKey } from "../../runtime/mongo.js";
 import { checkDelta, checkSeats, UnknownInventoryError } from "./memory.js";
 import {
   releaseMarker,
@@ -353,10 +353,6 @@ const finish = (state: BookingStateName, by?: { reservedBy: string } | { release
 });
 
 const withoutOutbox = { projection: { outbox: 0 } };
-
-function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === 11000;
-}
 
 const seatChange = (d: InventoryDoc): SeatChange => ({ seatsAvailable: d.seatsAvailable, version: d.version });
 

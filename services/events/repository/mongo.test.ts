@@ -1,35 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mongodbUrl, uniqueDatabaseName } from "../../../test/support/mongo.js";
+import { describe, expect, it } from "vitest";
+import { mongoRepositoryFixture, mongodbUrl, uniqueDatabaseName } from "../../../test/support/backing.js";
 import { EventSchema, EventState } from "../../../gen/myevents/v1/event_pb.js";
 import { newId } from "../../runtime/ids.js";
 import { MongoEventRepository } from "./mongo.js";
 import { describeEventRepositoryContract, note } from "./repository.contract.js";
 
 // One client for the file; every test gets its own database, dropped afterwards.
-let client: MongoClient;
-beforeAll(async () => {
-  client = await MongoClient.connect(mongodbUrl(), { serverSelectionTimeoutMS: 2_000 });
-});
-afterAll(async () => {
-  await client?.close();
-});
-
-async function freshRepo() {
-  const db = client.db(uniqueDatabaseName("events"));
-  const repo = new MongoEventRepository(db);
-  await repo.ensureIndexes();
-  return {
-    db,
-    repo,
-    async cleanup() {
-      await repo.close(); // not the owner: leaves the shared client open
-      await db.dropDatabase();
-    },
-  };
-}
+const fixture = mongoRepositoryFixture("events", (db) => new MongoEventRepository(db));
+const freshRepo = fixture.fresh;
 
 describeEventRepositoryContract("MongoEventRepository", freshRepo);
 
@@ -92,7 +73,7 @@ describe("MongoEventRepository (Mongo only)", () => {
     try {
       await expect(repo.ping()).resolves.toBeUndefined();
     } finally {
-      await client.db(name).dropDatabase();
+      await fixture.client().db(name).dropDatabase();
       await repo.close();
     }
   });

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type MongoClient, MongoServerError, type Collection, type Db, type Filter, type OptionalUnlessRequiredId } from "mongodb";
+import { type MongoClient, type Collection, type Db, type Filter, type OptionalUnlessRequiredId } from "mongodb";
 import { EventSchema, EventState, type Event } from "../../../gen/myevents/v1/event_pb.js";
 import { LocationSchema, type Location } from "../../../gen/myevents/v1/location_pb.js";
 import { documentLock, type DocumentLock } from "../../outbox/lock.js";
 import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type StoredEntry } from "../../outbox/mongo.js";
 import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
-import { createMongoClient } from "../../runtime/mongo.js";
+import { createMongoClient, isDuplicateKey } from "../../runtime/mongo.js";
 import { millis, requireStartTime } from "./memory.js";
 import {
   DuplicateIdError,
@@ -178,7 +178,7 @@ async function insert<T extends { _id: string }>(collection: Collection<T>, doc:
   try {
     await collection.insertOne(doc as OptionalUnlessRequiredId<T>);
   } catch (err) {
-    if (err instanceof MongoServerError && err.code === 11000) throw new DuplicateIdError(doc._id);
+    if (isDuplicateKey(err)) throw new DuplicateIdError(doc._id);
     throw err;
   }
 }

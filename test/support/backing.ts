@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import { MongoClient, type Db } from "mongodb";
+import { afterAll, beforeAll, inject } from "vitest";
+
+/** The run's MongoDB-wire server (see global-setup.ts). */
+export function mongodbUrl(): string {
+  return inject("mongodbUrl");
+}
+
+/** The run's RabbitMQ (see global-setup.ts). */
+export function amqpUrl(): string {
+  return inject("amqpUrl");
+}
+
+/** A database name no other test uses, so test files never see each other's data. */
+export function uniqueDatabaseName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString("hex")}`;
+}
+
+/**
+ * One client for a test file and a fresh database per call of the returned
+ * function, with a repository built on it; cleanup drops the database.
+ */
+export function mongoRepositoryFixture<R extends { ensureIndexes(): Promise<void>; close(): Promise<void> }>(
+  prefix: string,
+  make: (db: Db) => R,
+) {
+  let client: MongoClient | undefined;
+  beforeAll(async () => {
+    client = await MongoClient.connect(mongodbUrl(), { serverSelectionTimeoutMS: 2_000 });
+  });
+  afterAll(async () => {
+    await client?.close();
+  });
+  return {
+    client: () => client!,
+    async fresh() {
+      const db = client!.db(uniqueDatabaseName(prefix));
+      const repo = make(db);
+      await repo.ensureIndexes();
+      return {
+        db,
+        repo,
+        async cleanup() {
+          await repo.close(); // not the owner: leaves the shared client open
+          await db.dropDatabase();
+        },
+      };
+    },
+  };
+}
