@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["services/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["services/**/*.test.ts", "gateway/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
     // Starts FerretDB when MONGODB_URL is unset and hands the URL to tests.
     globalSetup: ["test/support/global-setup.ts"],
     // Test files start real servers and databases; two cores, so stay modest.
