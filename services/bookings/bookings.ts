@@ -9,7 +9,6 @@ import type { Logger } from "../runtime/logger.js";
 import {
   opKey,
   parseMarker,
-  releaseMarker,
   reserveMarker,
   type BookingRecord,
   type BookingRepository,
@@ -113,69 +112,98 @@ export class Bookings {
     await this.repo.ensureInventory(eventId, capacity);
   }
 
-  /** EventCancelled: stop sales, then cancel the event's bookings (idempotent, resumable). */
+  /**
+   * EventCancelled: stop sales, then cancel the event's bookings
+   * (idempotent, resumable). A booking that reserved before sales stopped
+   * but confirms after this sweep cancels itself (see reserveAndConfirm).
+   */
   async eventCancelled(eventId: string, capacity: number): Promise<void> {
     await this.repo.closeInventory(eventId, capacity);
     for (;;) {
       const batch = await this.repo.listByEvent(eventId, ["CONFIRMED", "CANCELLING"], 100);
-      if (batch.length === 0) break;
-      for (const booking of batch) {
-        const inventory = await this.repo.getInventory(eventId);
-        const cancelled = { ...booking, state: "CANCELLED" as const };
-        await this.repo.cancelForEvent(booking.id, this.cancelledEntry(cancelled, { seatsAvailable: inventory?.seatsAvailable ?? 0, version: inventory?.version ?? 0 }));
-      }
-      this.onOutbox();
+      if (batch.length === 0) return;
+      for (const booking of batch) await this.cancelForEvent(booking);
     }
+  }
+
+  private async cancelForEvent(booking: BookingRecord): Promise<BookingRecord | undefined> {
+    const inventory = await this.repo.getInventory(booking.eventId);
+    const cancelled = { ...booking, state: "CANCELLED" as const };
+    const change = { seatsAvailable: inventory?.seatsAvailable ?? 0, version: inventory?.version ?? 0 };
+    const done = await this.repo.cancelForEvent(booking.id, this.cancelledEntry(cancelled, change));
+    if (done) this.onOutbox();
+    return done;
   }
 
   /**
    * Finishes or undoes operations whose owner stopped (a crash, a lost
    * connection): PENDING and CANCELLING bookings older than staleAfterMs,
    * and markers left behind by finished operations. Returns how many it
-   * handled; run it periodically.
+   * handled; run it periodically. One failing item does not stop the rest.
    */
   async recover(): Promise<number> {
     const cutoff = new Date(this.now().getTime() - this.staleAfterMs);
     let handled = 0;
+    // Bookings finished in this round keep their markers at least until the next.
+    const justHandled = new Set<string>();
+    const attempt = async (what: Record<string, unknown>, work: () => Promise<boolean>) => {
+      try {
+        if (await work()) handled++;
+      } catch (err) {
+        this.logger.warn("recovery step failed; retrying next round", { ...what, error: (err as Error).message });
+      }
+    };
     for (const stale of await this.repo.listStale(cutoff, 100)) {
-      const token = newId();
-      const owned = await this.repo.takeOver(stale.id, stale.opToken ?? "", token);
-      if (!owned) continue;
-      this.logger.warn("recovering abandoned booking operation", { booking_id: owned.id, state: owned.state });
-      if (owned.state === "PENDING") {
+      await attempt({ booking_id: stale.id }, async () => {
+        const token = newId();
+        const owned = await this.repo.takeOver(stale.id, stale.opToken ?? "", token);
+        if (!owned) return false;
+        justHandled.add(owned.id);
+        this.logger.warn("recovering abandoned booking operation", { booking_id: owned.id, state: owned.state });
         // A reservation of the old owner is not adopted: if that owner was
         // only stalled it would undo it. Reserving anew holds seats twice
-        // for a while (never oversells); the marker sweep below undoes the
-        // old one.
-        await this.reserveAndConfirm(owned, token).catch(() => undefined);
-      } else {
-        const inventory = await this.repo.getInventory(owned.eventId);
-        const earlier = inventory?.markers.find((m) => m.startsWith(`release:${owned.id}:`));
-        const step = earlier ? parseMarker(earlier.slice("release:".length)) : undefined;
-        await this.releaseAndFinish(owned, token, earlier && step ? { marker: earlier, token: step.token } : undefined);
-      }
-      handled++;
+        // for a while (never oversells); the marker sweep undoes the old one.
+        // A release needs no such care: it is keyed by booking, so it
+        // happens once whoever does it.
+        if (owned.state === "PENDING") await this.reserveAndConfirm(owned, token).catch(() => undefined);
+        else await this.releaseAndFinish(owned, token);
+        return true;
+      });
     }
-    // Markers of finished or abandoned inventory steps: the step the booking
-    // holds (reservedBy/releasedBy) is only unmarked; any other is undone.
     for (const inventory of await this.repo.listMarked(100)) {
       for (const marker of inventory.markers) {
-        const step = parseMarker(marker.slice(marker.indexOf(":") + 1));
-        if (!step) continue;
-        const booking = await this.repo.getBooking(step.bookingId);
-        if (booking?.opToken === step.token) continue; // its owner is still at work
-        const holds = step.token === (marker.startsWith("reserve:") ? booking?.reservedBy : booking?.releasedBy);
-        if (holds) await this.repo.clearMarker(inventory.eventId, marker);
-        else {
-          if (booking && booking.updatedAt > cutoff) continue; // give a late owner time to undo its own step
-          const seatsToAdd = marker.startsWith("reserve:") ? step.seats : -step.seats;
-          this.logger.warn("undoing an abandoned inventory step", { event_id: inventory.eventId, marker });
-          await this.repo.revertSeats(inventory.eventId, marker, seatsToAdd);
-        }
-        handled++;
+        if (justHandled.has(parseMarker(marker)?.bookingId ?? "")) continue;
+        await attempt({ event_id: inventory.eventId, marker }, () => this.sweepMarker(inventory.eventId, marker, cutoff));
       }
     }
     return handled;
+  }
+
+  /**
+   * A reserve marker of the step the booking holds (reservedBy) is only
+   * removed; one of an owner that lost its operation is undone once that
+   * owner had time to undo it itself. A release marker stays until the
+   * booking has been CANCELLED for staleAfterMs, so that a stalled owner
+   * waking up late still finds it and cannot release twice.
+   */
+  private async sweepMarker(eventId: string, marker: string, cutoff: Date): Promise<boolean> {
+    const step = parseMarker(marker);
+    if (!step) return false;
+    const booking = await this.repo.getBooking(step.bookingId);
+    if (step.kind === "release") {
+      if (booking?.state !== "CANCELLED" || booking.updatedAt > cutoff) return false;
+      await this.repo.clearMarker(eventId, marker);
+      return true;
+    }
+    if (booking?.opToken === step.token) return false; // its owner is still at work
+    if (booking?.reservedBy === step.token) {
+      await this.repo.clearMarker(eventId, marker);
+      return true;
+    }
+    if (booking && booking.updatedAt > cutoff) return false; // give a late owner time to undo its own step
+    this.logger.warn("undoing an abandoned reservation", { event_id: eventId, marker });
+    await this.repo.revertSeats(eventId, marker, step.seats);
+    return true;
   }
 
   private async reserveAndConfirm(record: BookingRecord, token: string): Promise<BookingRecord> {
@@ -210,34 +238,26 @@ export class Bookings {
     }
     this.onOutbox();
     await this.repo.clearMarker(record.eventId, reserveMarker(key));
+    // Sales may have stopped between the reservation and now, after the
+    // EventCancelled sweep looked: then this booking is cancelled too.
+    if ((await this.repo.getInventory(record.eventId))?.open === false) return (await this.cancelForEvent(confirmed)) ?? confirmed;
     return confirmed;
   }
 
   /**
-   * `adopt`: recovery of an abandoned cancellation whose owner already
-   * released the seats; its release is kept rather than repeated. (A
-   * repeated release could oversell; a kept one at worst holds seats back
-   * if that owner was only stalled and undoes its own step.)
+   * The release is keyed by booking (not by owner), so it happens at most
+   * once whoever runs it: a recovering process repeats it harmlessly, and a
+   * stalled owner waking up late finds it done. A CANCELLING booking always
+   * ends CANCELLED, so a release is never undone; its marker is removed
+   * later by the sweep.
    */
-  private async releaseAndFinish(record: BookingRecord, token: string, adopt?: { marker: string; token: string }): Promise<BookingRecord> {
-    const key = adopt ? undefined : opKey(record.id, token, record.seats);
-    const inventory = adopt ? await this.repo.getInventory(record.eventId) : undefined;
-    const released = key
-      ? await this.repo.releaseSeats(record.eventId, key, record.seats)
-      : { seatsAvailable: inventory?.seatsAvailable ?? 0, version: inventory?.version ?? 0 };
+  private async releaseAndFinish(record: BookingRecord, token: string): Promise<BookingRecord> {
+    const key = releaseKey(record);
+    const released = await this.repo.releaseSeats(record.eventId, key, record.seats);
     const cancelledRecord = { ...record, state: "CANCELLED" as const };
-    const finished = await this.repo.finishCancel(record.id, token, this.cancelledEntry(cancelledRecord, released), adopt?.token ?? token);
-    if (adopt) {
-      if (finished) await this.repo.clearMarker(record.eventId, adopt.marker);
-      this.onOutbox();
-      return finished ?? record;
-    }
-    if (!finished) {
-      await this.repo.revertSeats(record.eventId, releaseMarker(key!), -record.seats);
-      return this.settled(record.id);
-    }
+    const finished = await this.repo.finishCancel(record.id, token, this.cancelledEntry(cancelledRecord, released), key);
+    if (!finished) return this.settled(record.id); // recovery took over; it finishes
     this.onOutbox();
-    await this.repo.clearMarker(record.eventId, releaseMarker(key!));
     return finished;
   }
 
@@ -294,6 +314,11 @@ export function toBookingMessage(record: BookingRecord): Booking {
     state: record.state === "CANCELLED" || record.state === "CANCELLING" ? BookingState.CANCELLED : BookingState.CONFIRMED,
     createTime: timestampFromDate(record.createdAt),
   });
+}
+
+/** The key of a booking's one release step (see releaseAndFinish). */
+function releaseKey(record: BookingRecord): string {
+  return opKey(record.id, "cancel", record.seats);
 }
 
 function bookingNotFound(id: string): ConnectError {

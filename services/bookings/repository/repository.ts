@@ -16,9 +16,10 @@ import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
  *                          in its outbox)
  *        -> clearMarker    (inventory: marker removed)
  *   cancel: beginCancel (booking CANCELLING, owned by a token U)
- *        -> releaseSeats (inventory: seats += n, marker "release:<id>:<U>:<n>")
- *        -> finishCancel (booking CANCELLED, releasedBy U, + BookingCancelled)
- *        -> clearMarker
+ *        -> releaseSeats (inventory: seats += n, marker "release:<id>:cancel:<n>",
+ *                        keyed by booking: once, whoever runs it)
+ *        -> finishCancel (booking CANCELLED + BookingCancelled)
+ *        -> (marker removed by recovery's sweep a while later)
  *
  * The marker makes the inventory step idempotent (it is applied at most
  * once per booking while the marker exists) and tells a recovering process
@@ -27,12 +28,11 @@ import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
  *
  * Each in-progress operation has one owner, named by the booking's
  * `opToken`; only the owner's confirm/finishCancel succeed. A recovering
- * process takes an abandoned operation over by swapping the token and
- * doing the inventory step again under its own marker. A step whose owner
+ * process takes an abandoned operation over by swapping the token. For a
+ * create it reserves again under its own marker; a reservation whose owner
  * lost the operation is undone with revertSeats, by that owner or by
- * recovery, whichever comes first (the marker makes it happen once); the
- * booking's reservedBy/releasedBy tell the step that counts from the ones
- * to undo.
+ * recovery, whichever comes first (the marker makes it happen once), and
+ * the booking's reservedBy tells the reservation that counts.
  */
 export interface BookingRepository {
   // --- seat inventory, one document per event ---
@@ -167,8 +167,10 @@ export function opKey(bookingId: string, token: string, seats: number): string {
   return `${bookingId}:${token}:${seats}`;
 }
 
-export function parseMarker(marker: string): { kind: string; bookingId: string; token: string; seats: number } | undefined {
+/** A whole marker ("reserve:<id>:<token>:<seats>") split into its parts; undefined if malformed. */
+export function parseMarker(marker: string): { kind: "reserve" | "release"; bookingId: string; token: string; seats: number } | undefined {
   const [kind = "", bookingId = "", token = "", seats = ""] = marker.split(":");
   const n = Number(seats);
+  if (kind !== "reserve" && kind !== "release") return undefined;
   return bookingId && token && Number.isSafeInteger(n) && n > 0 ? { kind, bookingId, token, seats: n } : undefined;
 }
