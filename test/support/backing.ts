@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { MongoClient, type Db } from "mongodb";
-import { afterAll, beforeAll, inject } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 /** The run's MongoDB-wire server (see global-setup.ts). */
 export function mongodbUrl(): string {
@@ -48,4 +48,35 @@ export function mongoRepositoryFixture<R extends { ensureIndexes(): Promise<void
       };
     },
   };
+}
+
+/** What every MongoDB adapter must do with its client: own it when it opened it, and report outages. */
+export function describeMongoClientLifecycle<R extends { ping(): Promise<void>; close(): Promise<void> }>(
+  prefix: string,
+  adapter: { open(url: string, database: string): R; on(db: Db): R },
+) {
+  describe(`${prefix}: MongoDB client lifecycle`, () => {
+    it("open() owns its client: ping works until close", async () => {
+      const name = uniqueDatabaseName(prefix);
+      const repo = adapter.open(mongodbUrl(), name);
+      const admin = await MongoClient.connect(mongodbUrl());
+      try {
+        await expect(repo.ping()).resolves.toBeUndefined();
+      } finally {
+        await repo.close();
+        await admin.db(name).dropDatabase();
+        await admin.close();
+      }
+      await expect(repo.ping()).rejects.toThrow();
+    });
+
+    it("ping rejects when the server is unreachable", async () => {
+      const dead = new MongoClient("mongodb://127.0.0.1:1/", { serverSelectionTimeoutMS: 300 });
+      try {
+        await expect(adapter.on(dead.db("x")).ping()).rejects.toThrow();
+      } finally {
+        await dead.close();
+      }
+    });
+  });
 }

@@ -1,6 +1,6 @@
-import { Binary, MongoClient } from "mongodb";
+import { Binary } from "mongodb";
 import { beforeAll, describe, expect, it } from "vitest";
-import { mongoRepositoryFixture, mongodbUrl, uniqueDatabaseName } from "../../../test/support/backing.js";
+import { describeMongoClientLifecycle, mongoRepositoryFixture } from "../../../test/support/backing.js";
 import { newId } from "../../runtime/ids.js";
 import { MongoBookingRepository } from "./mongo.js";
 import { booking, describeBookingRepositoryContract, entry } from "./repository.contract.js";
@@ -103,24 +103,9 @@ describe("MongoBookingRepository (Mongo only)", () => {
       await cleanup();
     }
   });
+});
 
-  it("open() owns its client: ping works until close", async () => {
-    const name = uniqueDatabaseName("bookings");
-    const repo = MongoBookingRepository.open(mongodbUrl(), name);
-    try {
-      await expect(repo.ping()).resolves.toBeUndefined();
-    } finally {
-      await fixture.client().db(name).dropDatabase();
-      await repo.close();
-    }
-  });
-
-  it("ping rejects when the server is unreachable", async () => {
-    const dead = new MongoClient("mongodb://127.0.0.1:1/", { serverSelectionTimeoutMS: 300 });
-    try {
-      await expect(new MongoBookingRepository(dead.db("x")).ping()).rejects.toThrow();
-    } finally {
-      await dead.close();
-    }
-  });
+describeMongoClientLifecycle("bookings", {
+  open: (url, database) => MongoBookingRepository.open(url, database),
+  on: (db) => new MongoBookingRepository(db),
 });

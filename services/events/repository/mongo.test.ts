@@ -1,8 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { MongoClient } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { mongoRepositoryFixture, mongodbUrl, uniqueDatabaseName } from "../../../test/support/backing.js";
+import { describeMongoClientLifecycle, mongoRepositoryFixture } from "../../../test/support/backing.js";
 import { EventSchema, EventState } from "../../../gen/myevents/v1/event_pb.js";
 import { newId } from "../../runtime/ids.js";
 import { MongoEventRepository } from "./mongo.js";
@@ -66,24 +65,9 @@ describe("MongoEventRepository (Mongo only)", () => {
       await cleanup();
     }
   });
+});
 
-  it("open() owns its client: ping works until close", async () => {
-    const name = uniqueDatabaseName("events");
-    const repo = MongoEventRepository.open(mongodbUrl(), name);
-    try {
-      await expect(repo.ping()).resolves.toBeUndefined();
-    } finally {
-      await fixture.client().db(name).dropDatabase();
-      await repo.close();
-    }
-  });
-
-  it("ping rejects when the server is unreachable", async () => {
-    const dead = new MongoClient("mongodb://127.0.0.1:1/", { serverSelectionTimeoutMS: 300 });
-    try {
-      await expect(new MongoEventRepository(dead.db("x")).ping()).rejects.toThrow();
-    } finally {
-      await dead.close();
-    }
-  });
+describeMongoClientLifecycle("events", {
+  open: (url, database) => MongoEventRepository.open(url, database),
+  on: (db) => new MongoEventRepository(db),
 });
