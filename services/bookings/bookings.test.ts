@@ -22,24 +22,12 @@ import { newId } from "../runtime/ids.js";
 import { createLogger } from "../runtime/logger.js";
 import { readEventsConfig, startEventsService } from "../events/app.js";
 import { amqpUrl, mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
+import { eventually, sleep } from "../../test/support/eventually.js";
 import { readBookingsConfig, startBookingsService } from "./app.js";
 
 const AMQP_URL = amqpUrl();
 const HOUR = 3_600_000;
 const silent = createLogger("error", {}, process.env.TEST_LOGS ? (l) => process.stderr.write(l) : () => {});
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
-}
 
 interface MeshOptions {
   /** Use FerretDB and this AMQP URL; unset: embedded defaults (memory stores, one in-process bus). */

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { eventually } from "../../test/support/eventually.js";
 import type { Consumer, IncomingMessage, MessageBus, OutgoingMessage } from "./port.js";
 
 /** What a contract run needs from an adapter. */
@@ -12,19 +13,7 @@ export interface BusFixture {
   dispose(names: string[]): Promise<void>;
 }
 
-/** Polls `assertion` until it passes or `timeoutMs` elapses (delivery is asynchronous). */
-export async function eventually(assertion: () => unknown, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await assertion();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(20);
-    }
-  }
-}
+export { eventually };
 
 export function message(routingKey: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
   return {

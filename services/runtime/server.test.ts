@@ -12,8 +12,8 @@ import { eventService } from "../events/service.js";
 import { EnvReader, readRuntimeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
+import { sleep } from "../../test/support/eventually.js";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A memory store whose GetEvent takes `delayMs`, to have calls in flight. */
 function slowRepo(delayMs: number) {
@@ -65,6 +65,20 @@ describe("runtime", () => {
     expect(await codeOf(events.getEvent({ id: "x" }, { timeoutMs: 5_000 }))).toBe(Code.InvalidArgument);
     expect(await codeOf(events.getEvent({ id: "x" }, { timeoutMs: 500 }))).toBe(Code.NotFound);
     expect(await codeOf(events.createLocation({ location: { name: "x".repeat(4096) } }))).toBe(Code.ResourceExhausted);
+  });
+
+  it("keeps an HTTP/1.1 connection usable after refusing an oversized request", async () => {
+    const { service } = await start({ env: { MAX_REQUEST_BYTES: "2048" } });
+    const url = `http://127.0.0.1:${service.port}/myevents.v1.EventService`;
+    const post = (method: string, body: unknown) =>
+      fetch(`${url}/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(5_000) });
+    for (let i = 0; i < 2; i++) {
+      const big = await post("CreateLocation", { location: { name: "x".repeat(200_000) } });
+      expect(big.status).toBe(429); // resource_exhausted
+      await big.arrayBuffer();
+      // The same keep-alive connection answers the next call (it used to hang).
+      expect((await post("ListLocations", {})).status).toBe(200);
+    }
   });
 
   it("reports dependency state through Health Check and Watch", async () => {

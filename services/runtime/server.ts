@@ -1,5 +1,3 @@
-import http2 from "node:http2";
-import type { Socket } from "node:net";
 import { once } from "node:events";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
@@ -7,7 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { createAdminServer } from "./admin.js";
-import { DualProtocolListener } from "./listener.js";
+import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
 import { identityInterceptor } from "./identity.js";
@@ -80,7 +78,6 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     ...reflectionServices([...served, Health]),
   ];
 
-  let stopping: Promise<void> | undefined;
   const handler = connectNodeAdapter({
     routes: (router) => registrations.forEach((r) => r.route(router)),
     // The first interceptor is the outermost: logging and metrics see the
@@ -96,53 +93,21 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     maxTimeoutMs: config.maxDeadlineMs,
   });
 
-  // Track requests and sockets so shutdown can wait for in-flight calls and
-  // then close whatever is left.
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
-  const sockets = new Set<Socket>();
-  const sessions = new Set<http2.Http2Session>();
-  const listener = new DualProtocolListener((req, res) => {
-    inFlight++;
-    res.once("close", () => {
-      if (--inFlight === 0) drained?.();
-    });
-    if (stopping && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    handler(req, res);
-  });
-  const server = listener.tcp;
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  listener.h2.on("session", (session: http2.Http2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+  const server = new DrainingServer(handler);
 
   const admin = createAdminServer(metrics, health);
   await health.start();
-  server.listen(config.port, config.host);
   admin.listen(config.adminPort, config.host);
-  await Promise.all([once(server, "listening"), once(admin, "listening")]);
-  const port = (server.address() as { port: number }).port;
+  const [port] = await Promise.all([server.listen(config.port, config.host), once(admin, "listening")]);
   const adminPort = (admin.address() as { port: number }).port;
   logger.info("serving", { port, admin_port: adminPort, services: served.map((s) => s.typeName), serving: health.isServing });
 
+  let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
-      logger.info("shutting down", { in_flight: inFlight });
+      logger.info("shutting down", { in_flight: server.requestsInFlight });
       health.beginShutdown();
-      server.close();
-      for (const session of sessions) session.close(); // GOAWAY: finish open streams, accept no new ones
-      if (inFlight > 0) {
-        const finished = new Promise<void>((resolve) => (drained = resolve));
-        const timedOut = new Promise<boolean>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs, true).unref());
-        if (await Promise.race([finished.then(() => false), timedOut])) {
-          logger.warn("shutdown timeout: aborting in-flight calls", { in_flight: inFlight });
-        }
-      }
-      for (const socket of sockets) socket.destroy();
+      if (await server.drain(config.shutdownTimeoutMs)) logger.warn("shutdown timeout: in-flight calls were cut short");
       admin.close();
       admin.closeAllConnections();
       await opts.close?.();

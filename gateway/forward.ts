@@ -1,0 +1,140 @@
+import type { DescMethodServerStreaming, DescMethodUnary, DescService, Message } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Logger } from "../services/runtime/logger.js";
+import { cleanError } from "./errors.js";
+import type { Upstream } from "./upstreams.js";
+
+/**
+ * Request headers that travel on to the services: identity (until tokens
+ * replace `x-user-id`, both) and W3C trace context. Nothing else crosses:
+ * hop-by-hop and protocol headers belong to each leg.
+ */
+export const FORWARDED_HEADERS = ["authorization", "x-user-id", "traceparent", "tracestate"] as const;
+
+/** What the forwarder needs to know about the incoming call, whatever its protocol. */
+export interface CallInfo {
+  header: Headers;
+  /** The caller's remaining deadline, if it set one. */
+  timeoutMs: number | undefined;
+  /** Aborts when the caller goes away or its deadline passes. */
+  signal: AbortSignal;
+}
+
+export interface ForwarderOptions {
+  /** Upper bound for any deadline sent upstream; also the deadline of unary calls that set none. */
+  maxDeadlineMs: number;
+  logger: Logger;
+  /** Aborted at shutdown: forwarded streams end with its reason so clients reconnect elsewhere. */
+  streamsStop: AbortSignal;
+}
+
+/**
+ * Calls the service behind the gateway for each RPC it receives: same
+ * method, same message, the headers that matter, the caller's deadline
+ * (capped) and cancellation; the upstream's answer, or its error's code,
+ * message and details, go back unchanged.
+ */
+export class Forwarder {
+  private readonly upstreamOf = new Map<string, Upstream>();
+
+  constructor(
+    /** Every service the gateway answers for; one without an upstream answers Unimplemented. */
+    readonly services: readonly DescService[],
+    upstreams: readonly Upstream[],
+    private readonly options: ForwarderOptions,
+  ) {
+    for (const upstream of upstreams) for (const service of upstream.services) this.upstreamOf.set(service.typeName, upstream);
+  }
+
+  async unary(method: DescMethodUnary, input: Message, call: CallInfo): Promise<Message> {
+    const upstream = this.upstream(method.parent);
+    // Unary calls always carry a deadline upstream, so none waits forever.
+    const timeoutMs = Math.min(call.timeoutMs ?? Infinity, this.options.maxDeadlineMs);
+    try {
+      const res = await upstream.transport.unary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
+      return res.message;
+    } catch (err) {
+      throw this.failure(err, upstream, call.signal);
+    }
+  }
+
+  async *serverStream(method: DescMethodServerStreaming, input: Message, call: CallInfo): AsyncGenerator<Message> {
+    const upstream = this.upstream(method.parent);
+    // A subscription may rightly last for hours: only a deadline the caller
+    // set (capped) applies; the stream ends when the caller goes away.
+    const timeoutMs = call.timeoutMs === undefined ? undefined : Math.min(call.timeoutMs, this.options.maxDeadlineMs);
+    const signal = AbortSignal.any([call.signal, this.options.streamsStop]);
+    let messages: AsyncIterable<Message>;
+    try {
+      const res = await upstream.transport.stream(method, signal, timeoutMs, forwardedHeaders(call.header), single(input));
+      messages = res.message;
+    } catch (err) {
+      throw this.failure(err, upstream, signal);
+    }
+    try {
+      // Returning early (the caller left) returns the upstream iterator too,
+      // which cancels the upstream call.
+      yield* messages;
+    } catch (err) {
+      throw this.failure(err, upstream, signal);
+    }
+  }
+
+  /** Registers every method of every service in a Connect router (Connect, gRPC, gRPC-Web). */
+  register(router: ConnectRouter): void {
+    for (const service of this.services) {
+      const impl: Record<string, unknown> = {};
+      for (const method of service.methods) {
+        if (method.methodKind === "unary") {
+          const unary = method as DescMethodUnary;
+          impl[method.localName] = (req: Message, ctx: HandlerContext) => this.unary(unary, req, callInfo(ctx));
+        } else if (method.methodKind === "server_streaming") {
+          const streaming = method as DescMethodServerStreaming;
+          impl[method.localName] = (req: Message, ctx: HandlerContext) => this.serverStream(streaming, req, callInfo(ctx));
+        }
+        // Client and bidi streaming are not in the contracts; the router
+        // answers Unimplemented for methods left out.
+      }
+      router.service(service, impl as Partial<ServiceImpl<DescService>>);
+    }
+  }
+
+  private upstream(service: DescService): Upstream {
+    const upstream = this.upstreamOf.get(service.typeName);
+    if (!upstream) throw new ConnectError(`${service.typeName} is not available through this gateway`, Code.Unimplemented);
+    return upstream;
+  }
+
+  private failure(err: unknown, upstream: Upstream, signal: AbortSignal): ConnectError {
+    // The caller's deadline passed, the caller left, or the gateway stops:
+    // say so, rather than whatever the aborted upstream call reported.
+    if (signal.aborted) return ConnectError.from(signal.reason);
+    const error = ConnectError.from(err);
+    // No grpc-status from the upstream: the call never reached the service
+    // (refused connection, reset stream). Retryable, and the address stays
+    // in the log, not in the answer. (Debug only: /readyz and the health
+    // monitor's warning already report the outage once, not per call.)
+    if (error.code === Code.Unavailable && !error.metadata.has("grpc-status")) {
+      this.options.logger.debug("upstream unreachable", { upstream: upstream.name, url: upstream.url, error: error.message });
+      return new ConnectError(`the ${upstream.name} service is unavailable, try again later`, Code.Unavailable, undefined, undefined, error);
+    }
+    return cleanError(error);
+  }
+}
+
+export function callInfo(ctx: HandlerContext): CallInfo {
+  return { header: ctx.requestHeader, timeoutMs: ctx.timeoutMs(), signal: ctx.signal };
+}
+
+function forwardedHeaders(from: Headers): Headers {
+  const headers = new Headers();
+  for (const name of FORWARDED_HEADERS) {
+    const value = from.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  return headers;
+}
+
+async function* single<T>(value: T): AsyncIterable<T> {
+  yield value;
+}

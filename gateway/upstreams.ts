@@ -1,0 +1,48 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { createClient, type Transport } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
+import type { Dependency } from "../services/runtime/health.js";
+
+/** A service process behind the gateway and the contracts it serves. */
+export interface Upstream {
+  /** Short name for logs, metrics and /readyz, e.g. "events". */
+  name: string;
+  url: string;
+  services: readonly DescService[];
+  /** gRPC over one HTTP/2 connection, shared by every call to this upstream. */
+  transport: Transport;
+  /** Closes the connection (at shutdown). */
+  close(): void;
+}
+
+export function connectUpstream(name: string, url: string, services: readonly DescService[]): Upstream {
+  // Pings keep long-lived streams (Subscribe) honest: a dead connection is
+  // noticed and its calls fail instead of hanging.
+  const sessions = new Http2SessionManager(url, { pingIntervalMs: 30_000, pingTimeoutMs: 10_000 });
+  return {
+    name,
+    url,
+    services,
+    transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions }),
+    close: () => sessions.abort(),
+  };
+}
+
+/**
+ * The upstream as a dependency of the gateway's readiness: SERVING for every
+ * service the gateway routes to it, by its own grpc.health.v1 answer (so an
+ * upstream whose database is down makes the gateway not ready too).
+ */
+export function upstreamDependency(upstream: Upstream, timeoutMs: number): Dependency {
+  const health = createClient(Health, upstream.transport);
+  return {
+    name: upstream.name,
+    async check() {
+      for (const service of upstream.services) {
+        const { status } = await health.check({ service: service.typeName }, { timeoutMs });
+        if (status !== ServingStatus.SERVING) throw new Error(`${service.typeName} is ${ServingStatus[status]}`);
+      }
+    },
+  };
+}
