@@ -7,7 +7,7 @@ import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
 import { NotificationService } from "../gen/myevents/v1/notification_service_pb.js";
 import { createAdminServer } from "../services/runtime/admin.js";
-import { ConfigError, EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
+import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
 import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
 import { loggingInterceptor } from "../services/runtime/interceptors/logging.js";
@@ -18,6 +18,7 @@ import { CorsPolicy } from "./cors.js";
 import { FORWARDED_HEADERS, Forwarder } from "./forward.js";
 import { pathOf, send, type NodeRequest, type NodeResponse } from "./http.js";
 import { DrainingServer } from "../services/runtime/draining.js";
+import { protocolOfContentType } from "../services/runtime/interceptors/outcome.js";
 import { GatewayMetrics, recordInterceptor, recordKey, type RequestRecord } from "./metrics.js";
 import { RestTranscoder, restRoutes } from "./rest.js";
 import { StaticFiles } from "./static.js";
@@ -51,7 +52,6 @@ const DEFAULT_ORIGINS = "http://localhost:8080,http://127.0.0.1:8080,http://loca
  * GATEWAY_PORT and GATEWAY_ADMIN_PORT.
  */
 export function readGatewayConfig(env: EnvReader, portPrefix = ""): GatewayConfig {
-  const problems: string[] = [];
   const runtime = readRuntimeConfig(env, { port: 8080, adminPort: 9100 }, portPrefix);
   const upstreams = {} as Record<UpstreamName, string | undefined>;
   for (const u of UPSTREAMS) {
@@ -61,20 +61,9 @@ export function readGatewayConfig(env: EnvReader, portPrefix = ""): GatewayConfi
   for (const entry of env.string("CORS_ALLOWED_ORIGINS", DEFAULT_ORIGINS).split(",").map((o) => o.trim()).filter(Boolean)) {
     const origin = parseOrigin(entry);
     if (origin) corsAllowedOrigins.push(origin);
-    else problems.push(`CORS_ALLOWED_ORIGINS must list origins like https://app.example.com (or "*"), got ${JSON.stringify(entry)}`);
+    else env.problem("CORS_ALLOWED_ORIGINS", `must list origins like https://app.example.com (or "*"), got ${JSON.stringify(entry)}`);
   }
-  const config = { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist") };
-  // EnvReader cannot take problems found here; report them with its own.
-  if (problems.length > 0) {
-    try {
-      env.done();
-    } catch (err) {
-      if (err instanceof ConfigError) throw new ConfigError([...err.problems, ...problems]);
-      throw err;
-    }
-    throw new ConfigError(problems);
-  }
-  return config;
+  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist") };
 }
 
 function parseOrigin(entry: string): string | undefined {
@@ -86,13 +75,6 @@ function parseOrigin(entry: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Which RPC protocol a request speaks, by its content type (Connect GET has none). */
-function rpcProtocol(contentType: string | undefined): string {
-  if (contentType?.startsWith("application/grpc-web")) return "grpc-web";
-  if (contentType?.startsWith("application/grpc")) return "grpc";
-  return "connect";
 }
 
 // "/package.Service/Method": an RPC path, never a web page.
@@ -172,7 +154,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     if (rpcPaths.has(path)) {
       // Known before any handler runs, so refusals (size, content type) count per route too.
       record.route = path;
-      record.protocol = rpcProtocol(req.headers["content-type"]);
+      record.protocol = protocolOfContentType(req.headers["content-type"]);
     }
     if (cors.handle(req, res)) {
       record.route = "preflight";

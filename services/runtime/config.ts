@@ -70,6 +70,11 @@ export class EnvReader {
     return raw;
   }
 
+  /** Records a problem found by a caller's own check of `name`. */
+  problem(name: string, message: string): void {
+    this.problems.push(`${name} ${message}`);
+  }
+
   /** Throws one ConfigError listing every problem seen so far. */
   done(): void {
     if (this.problems.length > 0) throw new ConfigError(this.problems);

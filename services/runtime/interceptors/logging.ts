@@ -17,6 +17,8 @@ export function loggingInterceptor(logger: Logger): Interceptor {
         ...(error ? { error: error.rawMessage } : {}),
       };
       if (error && SERVER_FAULTS.has(error.code)) logger.error("rpc", { ...fields, cause: error.cause });
+      // Probes (Kubernetes, the gateway) call Health every few seconds: keep them out of info logs.
+      else if (req.service.typeName === "grpc.health.v1.Health") logger.debug("rpc", fields);
       else logger.info("rpc", fields);
     });
 }

@@ -80,8 +80,12 @@ export function rpcType(req: AnyRequest): string {
 
 /** Which wire protocol the caller used, from its content type. */
 export function protocolOf(req: AnyRequest): string {
-  const type = req.header.get("content-type") ?? "";
-  if (type.startsWith("application/grpc-web")) return "grpc-web";
-  if (type.startsWith("application/grpc")) return "grpc";
+  return protocolOfContentType(req.header.get("content-type") ?? undefined);
+}
+
+/** The same, from a raw content type (Connect GET requests have none). */
+export function protocolOfContentType(type: string | undefined): string {
+  if (type?.startsWith("application/grpc-web")) return "grpc-web";
+  if (type?.startsWith("application/grpc")) return "grpc";
   return "connect";
 }
