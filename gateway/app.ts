@@ -10,8 +10,7 @@ import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
 import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
-import { loggingInterceptor } from "../services/runtime/interceptors/logging.js";
-import { metricsInterceptor } from "../services/runtime/interceptors/metrics.js";
+import { observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
 import type { RunningService } from "../services/runtime/server.js";
 import { CorsPolicy } from "./cors.js";
@@ -135,7 +134,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     routes: (router) => forwarder.register(router),
     // As in the services: logging and metrics outermost, so they see the
     // code the errors interceptor settled on.
-    interceptors: [loggingInterceptor(logger), metricsInterceptor(metrics), recordInterceptor(), errorsInterceptor()],
+    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor()],
     readMaxBytes: runtime.maxRequestBytes,
     contextValues: (req) => createContextValues().set(recordKey, records.get(req)),
     fallback: (req, res) => {

@@ -10,8 +10,7 @@ import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
 import { identityInterceptor } from "./identity.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
-import { loggingInterceptor } from "./interceptors/logging.js";
-import { metricsInterceptor } from "./interceptors/metrics.js";
+import { observabilityInterceptor } from "./interceptors/observability.js";
 import type { Logger } from "./logger.js";
 import { reflectionServices } from "./reflection.js";
 
@@ -80,11 +79,10 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
 
   const handler = connectNodeAdapter({
     routes: (router) => registrations.forEach((r) => r.route(router)),
-    // The first interceptor is the outermost: logging and metrics see the
-    // code that the errors interceptor settled on.
+    // The first interceptor is the outermost: logs and metrics see the code
+    // that the errors interceptor settled on.
     interceptors: [
-      loggingInterceptor(logger),
-      metricsInterceptor(metrics),
+      observabilityInterceptor(logger, metrics),
       errorsInterceptor(),
       identityInterceptor(),
       ...(opts.interceptors ?? []),

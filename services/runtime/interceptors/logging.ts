@@ -1,14 +1,14 @@
-import { Code, type Interceptor } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
-import { observe, protocolOf } from "./outcome.js";
+import { protocolOf, type RpcObserver } from "./outcome.js";
 
 // Codes that mean the server (not the caller) has a problem.
 const SERVER_FAULTS = new Set([Code.Unknown, Code.Internal, Code.DataLoss, Code.Unimplemented]);
 
 /** One JSON log line per RPC: method, code, duration, protocol. */
-export function loggingInterceptor(logger: Logger): Interceptor {
-  return (next) => (req) =>
-    observe(req, next, ({ code, durationSeconds, error }) => {
+export function rpcLog(logger: Logger): RpcObserver {
+  return (req) => ({
+    done({ code, durationSeconds, error }) {
       const fields = {
         method: `/${req.service.typeName}/${req.method.name}`,
         code,
@@ -20,5 +20,6 @@ export function loggingInterceptor(logger: Logger): Interceptor {
       // Probes (Kubernetes, the gateway) call Health every few seconds: keep them out of info logs.
       else if (req.service.typeName === "grpc.health.v1.Health") logger.debug("rpc", fields);
       else logger.info("rpc", fields);
-    });
+    },
+  });
 }

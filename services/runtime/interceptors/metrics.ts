@@ -1,12 +1,11 @@
-import type { Interceptor } from "@connectrpc/connect";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { observe, rpcType } from "./outcome.js";
+import { rpcType, type RpcObserver } from "./outcome.js";
 
 /**
  * Server RPC metrics under the names go-grpc-prometheus uses, so existing
  * Grafana dashboards and alert rules for gRPC services work unchanged.
  */
-export function metricsInterceptor(registry: Registry): Interceptor {
+export function rpcMetrics(registry: Registry): RpcObserver {
   const labels = ["grpc_type", "grpc_service", "grpc_method"] as const;
   const started = new Counter({
     name: "grpc_server_started_total",
@@ -34,17 +33,15 @@ export function metricsInterceptor(registry: Registry): Interceptor {
     registers: [registry],
   });
 
-  return (next) => (req) => {
+  return (req) => {
     const base = { grpc_type: rpcType(req), grpc_service: req.service.typeName, grpc_method: req.method.name };
     started.inc(base);
-    return observe(
-      req,
-      next,
-      ({ code, durationSeconds }) => {
+    return {
+      sent: () => sent.inc(base),
+      done({ code, durationSeconds }) {
         handled.inc({ ...base, grpc_code: code });
         handling.observe(base, durationSeconds);
       },
-      () => sent.inc(base),
-    );
+    };
   };
 }

@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
 
 type AnyRequest = UnaryRequest | StreamRequest;
@@ -12,11 +12,40 @@ export interface RpcOutcome {
   error?: ConnectError;
 }
 
+/** What one observer does with one call: count sent messages, record the outcome. */
+export interface CallObserver {
+  sent?(): void;
+  done(outcome: RpcOutcome): void;
+}
+
+/** Called when an RPC starts; returns what to do as it goes on (metrics, logs). */
+export type RpcObserver = (req: AnyRequest) => CallObserver;
+
+/**
+ * One interceptor for every observer of RPCs, so the timing, the stream
+ * wrapping and the outcome are worked out once per call, not once per
+ * observer.
+ */
+export function observingInterceptor(observers: RpcObserver[]): Interceptor {
+  return (next) => (req) => {
+    const calls = observers.map((observer) => observer(req));
+    return observe(
+      req,
+      next,
+      (outcome) => {
+        for (const call of calls) call.done(outcome);
+      },
+      () => {
+        for (const call of calls) call.sent?.();
+      },
+    );
+  };
+}
+
 /**
  * Runs `next` and reports the RPC's outcome once it is really over: for a
  * unary call when the response is ready, for a server stream when its last
- * message was sent (or it failed). Shared by the metrics and logging
- * interceptors so both see the same code and duration.
+ * message was sent (or it failed).
  */
 export async function observe(
   req: AnyRequest,
