@@ -1,12 +1,11 @@
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Registry } from "prom-client";
 import { BookingService } from "../../gen/myevents/v1/booking_service_pb.js";
-import type { MessageBus } from "../messaging/port.js";
-import { MemoryProcessedMessages, MongoProcessedMessages, type ProcessedMessages } from "../outbox/processed.js";
-import { messageBus, startBackbone } from "../runtime/backbone.js";
-import { EnvReader, readRuntimeConfig, redact, type RuntimeConfig } from "../runtime/config.js";
-import { createLogger, type Logger } from "../runtime/logger.js";
+import { startBackbone, type ServiceStartOptions } from "../runtime/backbone.js";
+import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../runtime/config.js";
+import { createLogger } from "../runtime/logger.js";
 import { serve, startService, type RunningService } from "../runtime/server.js";
+import { openStore } from "../runtime/store.js";
 import { Bookings } from "./bookings.js";
 import { BOOKINGS_ROUTING_KEYS, bookingsEventHandler } from "./consumers.js";
 import { eventLookupOverGrpc } from "./event-lookup.js";
@@ -40,32 +39,23 @@ export function readBookingsConfig(env: EnvReader, portPrefix = ""): BookingsCon
 }
 
 /** Wires the BookingService process: store, messaging, EventService client, recovery, runtime. */
-export async function startBookingsService(config: BookingsConfig, options: { logger?: Logger; bus?: MessageBus; /** Queue name suffix, to isolate test runs on a shared broker. */ queueSuffix?: string } = {}): Promise<RunningService> {
+export async function startBookingsService(config: BookingsConfig, options: ServiceStartOptions = {}): Promise<RunningService> {
   const log = options.logger ?? createLogger(config.runtime.logLevel, { service: "bookings" });
-  let repo: BookingRepository;
-  let processed: ProcessedMessages;
-  if (config.mongodbUrl) {
-    const mongo = MongoBookingRepository.open(config.mongodbUrl, config.database);
-    await mongo.ensureIndexes().catch((err: Error) =>
-      log.warn("could not create indexes yet", { error: err.message, url: redact(config.mongodbUrl!) }),
-    );
-    repo = mongo;
-    processed = new MongoProcessedMessages(mongo.database);
-  } else {
-    repo = new MemoryBookingRepository();
-    processed = new MemoryProcessedMessages();
-  }
-  log.info("store", { kind: config.mongodbUrl ? "mongodb" : "memory", database: config.mongodbUrl ? config.database : undefined });
-
+  const { repo, processed, dependencies } = await openStore<BookingRepository>({
+    mongodbUrl: config.mongodbUrl,
+    database: config.database,
+    logger: log,
+    mongo: (url, database) => MongoBookingRepository.open(url, database),
+    memory: () => new MemoryBookingRepository(),
+  });
   const metrics = new Registry();
-  const { bus, shared } = options.bus ? { bus: options.bus, shared: true } : messageBus(config.amqpUrl, log);
   let kick = () => {};
   const events = eventLookupOverGrpc(createGrpcTransport({ baseUrl: config.eventsUrl }));
   const bookings = new Bookings(repo, events, log, { staleAfterMs: config.staleAfterMs, onOutbox: () => kick() });
   const backbone = await startBackbone({
     name: `bookings${options.queueSuffix ?? ""}`,
-    bus,
-    sharedBus: shared,
+    amqpUrl: config.amqpUrl,
+    bus: options.bus,
     outbox: repo.outboxSources(),
     consume: { routingKeys: BOOKINGS_ROUTING_KEYS, handle: bookingsEventHandler(bookings), processed },
     logger: log,
@@ -91,7 +81,7 @@ export async function startBookingsService(config: BookingsConfig, options: { lo
     logger: log,
     metrics,
     services: [serve(BookingService, bookingService(bookings))],
-    dependencies: [...(config.mongodbUrl ? [{ name: "mongodb", check: () => repo.ping() }] : []), ...backbone.dependencies],
+    dependencies: [...dependencies, ...backbone.dependencies],
     close: async () => {
       clearInterval(recovery);
       await backbone.close();

@@ -16,7 +16,7 @@ let sharedMemoryBus: MemoryMessageBus | undefined;
  * RabbitMQ when AMQP_URL is set, else the in-process bus (which only
  * connects services running in the same process).
  */
-export function messageBus(amqpUrl: string | undefined, logger: Logger): { bus: MessageBus; shared: boolean } {
+function messageBus(amqpUrl: string | undefined, logger: Logger): { bus: MessageBus; shared: boolean } {
   if (amqpUrl) {
     logger.info("message bus", { kind: "rabbitmq", url: redact(amqpUrl) });
     return { bus: new AmqpMessageBus(amqpUrl, logger), shared: false };
@@ -29,13 +29,23 @@ export function messageBus(amqpUrl: string | undefined, logger: Logger): { bus: 
 export interface BackboneOptions {
   /** Consuming service's name (its queue is "myevents.<name>"). */
   name: string;
-  bus: MessageBus;
-  /** True when other services use the same bus object: then it is not closed here. */
-  sharedBus?: boolean;
+  /** RabbitMQ; unset: the process's in-process bus. */
+  amqpUrl?: string;
+  /** A bus given by the caller (tests); it is not closed here. */
+  bus?: MessageBus;
   outbox: OutboxSource[];
   consume?: { routingKeys: string[]; handle(message: IncomingMessage): Promise<void>; processed: ProcessedMessages };
   logger: Logger;
   metrics: Registry;
+}
+
+/** How tests and the all-in-one process start a service beside others. */
+export interface ServiceStartOptions {
+  logger?: Logger;
+  /** A bus shared with other services (tests); unset: AMQP_URL or the in-process bus. */
+  bus?: MessageBus;
+  /** Queue name suffix, to isolate test runs on a shared broker. */
+  queueSuffix?: string;
 }
 
 /** A service's messaging: the outbox relay, its consumer, and their health and shutdown. */
@@ -47,24 +57,25 @@ export interface Backbone {
 }
 
 export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
-  const relay = new OutboxRelay(opts.outbox, opts.bus, opts.logger, { registry: opts.metrics });
+  const { bus, shared } = opts.bus ? { bus: opts.bus, shared: true } : messageBus(opts.amqpUrl, opts.logger);
+  const relay = new OutboxRelay(opts.outbox, bus, opts.logger, { registry: opts.metrics });
   // Give the broker a moment at start, so the consumer's queue is declared
   // and bound before the service takes calls; if it is down, start anyway
   // (NOT_SERVING) and let the bus connect and start the consumer later.
-  await opts.bus.whenConnected?.(3_000).catch(() => opts.logger.warn("broker not reachable yet; starting without it"));
+  await bus.whenConnected?.(3_000).catch(() => opts.logger.warn("broker not reachable yet; starting without it"));
   let consumer: Consumer | undefined;
   if (opts.consume) {
     const { routingKeys, handle, processed } = opts.consume;
-    consumer = await opts.bus.consume({ name: opts.name, routingKeys, handle: idempotent(opts.name, processed, handle) });
+    consumer = await bus.consume({ name: opts.name, routingKeys, handle: idempotent(opts.name, processed, handle) });
   }
   relay.start();
   return {
     relay,
-    dependencies: opts.sharedBus ? [] : [{ name: "rabbitmq", check: () => opts.bus.ping() }],
+    dependencies: shared ? [] : [{ name: "rabbitmq", check: () => bus.ping() }],
     async close() {
       await consumer?.stop();
       await relay.stop();
-      if (!opts.sharedBus) await opts.bus.close();
+      if (!shared) await bus.close();
     },
   };
 }
