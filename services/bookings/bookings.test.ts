@@ -266,7 +266,7 @@ describe("BookingService failures (RabbitMQ + FerretDB)", () => {
     }, 20_000);
     // Duplicates may be published (at least once), but the effect applies once.
     await eventually(async () => expect((await mesh.eventsClient.getEvent({ id: event.id })).event?.seatsAvailable).toBe(500), 15_000);
-  });
+  }, 120_000); // 500 real bookings plus an outage: more than the default 30 s on a busy 2-core box
 
   it("publishes after a restart what a crashed process had written but not sent", async () => {
     const failing = new MemoryMessageBus();

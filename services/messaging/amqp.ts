@@ -389,7 +389,8 @@ class AmqpConsumer implements Consumer {
   }
 }
 
-async function declareExchanges(channel: Channel) {
+/** The exchanges every publisher and consumer relies on (idempotent). */
+export async function declareExchanges(channel: Channel) {
   await channel.assertExchange(EXCHANGE, "topic", { durable: true });
   await channel.assertExchange(DEAD_LETTER_EXCHANGE, "direct", { durable: true });
 }

@@ -1,6 +1,8 @@
 import { execFileSync } from "node:child_process";
+import { connect } from "amqplib";
 import type { TestProject } from "vitest/node";
 import { startFerretDB } from "../../scripts/ferretdb/server.js";
+import { declareExchanges } from "../../services/messaging/amqp.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -12,7 +14,9 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
-  project.provide("amqpUrl", process.env.AMQP_URL ?? testVhostUrl());
+  const amqpUrl = process.env.AMQP_URL ?? testVhostUrl();
+  await declareTopology(amqpUrl);
+  project.provide("amqpUrl", amqpUrl);
   const given = process.env.MONGODB_URL;
   if (given) {
     project.provide("mongodbUrl", given);
@@ -42,5 +46,19 @@ function testVhostUrl(): string {
     return `amqp://guest:guest@127.0.0.1:5672/${vhost}`;
   } catch {
     return "amqp://guest:guest@127.0.0.1:5672";
+  }
+}
+
+/**
+ * Declares the exchanges before any test runs: tests bind their own queues
+ * to "myevents" and must not depend on a bus having connected first (on a
+ * fresh vhost that race failed with 404 NOT_FOUND).
+ */
+async function declareTopology(url: string) {
+  const connection = await connect(url);
+  try {
+    await declareExchanges(await connection.createChannel());
+  } finally {
+    await connection.close();
   }
 }
