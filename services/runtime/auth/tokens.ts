@@ -96,7 +96,7 @@ function principalOf(payload: JWTPayload): Principal {
 /** Says what is wrong with a token, never echoing it. */
 function rejection(err: unknown): ConnectError {
   if (err instanceof errors.JWTExpired) return unauthenticated("token expired");
-  if (err instanceof errors.JWTClaimValidationFailed) return unauthenticated(`token claim ${err.claim} is invalid: ${err.reason}`);
+  if (err instanceof errors.JWTClaimValidationFailed) return unauthenticated(`invalid token claim: ${err.message}`);
   if (err instanceof errors.JWSSignatureVerificationFailed) return unauthenticated("token signature is invalid");
   if (err instanceof errors.JOSEAlgNotAllowed) return unauthenticated("token algorithm is not accepted");
   if (err instanceof errors.JWKSNoMatchingKey) return unauthenticated("token is signed by an unknown key");
