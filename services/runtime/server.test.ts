@@ -13,7 +13,7 @@ import { EnvReader, readRuntimeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
 import { sleep } from "../../test/support/eventually.js";
-import { asAdmin, TEST_AUTH_ENV } from "./auth/testing.js";
+import { authHeader, TEST_AUTH_ENV, withAuthorization } from "./auth/testing.js";
 
 
 /** A memory store whose GetEvent takes `delayMs`, to have calls in flight. */
@@ -47,7 +47,7 @@ async function start(opts: { delayMs?: number; env?: Record<string, string>; dep
       ? [{ name: "db", check: async () => { if (!opts.dependencyUp!()) throw new Error("db down"); } }]
       : [],
   });
-  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.port}`, interceptors: [asAdmin()] });
+  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.port}`, interceptors: [withAuthorization((await authHeader("test-admin", { admin: true })).authorization)] });
   return { service: running, events: createClient(EventService, transport), health: createClient(Health, transport), lines };
 }
 
