@@ -39,7 +39,13 @@ export function signingSecret(config: AuthConfig, logger?: Logger): string | und
     case "jwks":
       return undefined;
     case "development": {
-      const { secret, created } = developmentSecret(config.keys.file);
+      let made: { secret: string; created: boolean };
+      try {
+        made = developmentSecret(config.keys.file);
+      } catch (err) {
+        throw new Error(`cannot keep a development JWT secret in ${config.keys.file} (${(err as Error).message}); set JWT_SECRET or JWT_JWKS_URL`);
+      }
+      const { secret, created } = made;
       warnDevelopmentSecret(config.keys.file, created, logger);
       return secret;
     }
