@@ -8,6 +8,7 @@ import { MemoryMessageBus } from "../services/messaging/memory.js";
 import { EnvReader } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logger.js";
 import type { RunningService } from "../services/runtime/server.js";
+import { TEST_AUTH_ENV } from "../services/runtime/auth/testing.js";
 import { readGatewayConfig, startGateway } from "./app.js";
 
 /** Quiet unless TEST_LOGS is set. */
@@ -34,7 +35,8 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-export const LOCAL = { HOST: "127.0.0.1", PORT: "0", ADMIN_PORT: "0", HEALTH_CHECK_INTERVAL_MS: "100" };
+/** Free ports, quick health checks, and the test suite's token secret. */
+export const LOCAL = { HOST: "127.0.0.1", PORT: "0", ADMIN_PORT: "0", HEALTH_CHECK_INTERVAL_MS: "100", ...TEST_AUTH_ENV };
 
 /** The EventService and BookingService on embedded defaults, sharing one in-process bus. */
 export async function startServices(options: { eventsPort?: number } = {}) {
@@ -65,9 +67,13 @@ export async function startServices(options: { eventsPort?: number } = {}) {
   };
 }
 
-/** A gateway on free ports; `env` overrides (upstream URLs, limits, ...). */
+/**
+ * A gateway on free ports; `env` overrides (upstream URLs, limits, ...).
+ * Its per-client rate limit is off unless `env` sets one: every test
+ * request comes from one address, and rate-limit.test.ts tests the limit.
+ */
 export async function startTestGateway(env: Record<string, string>) {
-  const reader = new EnvReader({ ...LOCAL, WEB_ROOT: "/nonexistent-web-root", ...env });
+  const reader = new EnvReader({ ...LOCAL, WEB_ROOT: "/nonexistent-web-root", RATE_LIMIT_PER_SECOND: "0", ...env });
   const config = readGatewayConfig(reader);
   reader.done();
   const gateway = await startGateway(config, { logger: silent });
