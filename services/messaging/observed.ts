@@ -1,5 +1,6 @@
 import { SpanKind, SpanStatusCode, context, trace, type Span } from "@opentelemetry/api";
 import { Counter, type Registry } from "prom-client";
+import type { Logger } from "../runtime/logger.js";
 import { contextFromTraceHeaders, traceHeadersOf, tracer } from "../runtime/tracing.js";
 import { traceFields } from "../outbox/outbox.js";
 import { EXCHANGE, type Consumer, type ConsumerOptions, type IncomingMessage, type MessageBus, type OutgoingMessage } from "./port.js";
@@ -15,9 +16,10 @@ import { consumerSettings } from "./settings.js";
  * - consuming: a CONSUMER span per delivery, a child of the message's
  *   `traceparent`, active while the handler runs (its log lines, RPCs and
  *   outbox entries join the trace);
- * - amqp_messages_{published,consumed,acked,nacked,dead_lettered}_total.
+ * - amqp_messages_{published,consumed,acked,nacked,dead_lettered}_total;
+ * - one log line per delivery (like the one per RPC), in the message's trace.
  */
-export function observedBus(bus: MessageBus, registry: Registry, system: "rabbitmq" | "in_process"): MessageBus {
+export function observedBus(bus: MessageBus, registry: Registry, logger: Logger, system: "rabbitmq" | "in_process"): MessageBus {
   const metrics = new MessagingMetrics(registry);
   return {
     async publish(messages) {
@@ -61,16 +63,30 @@ export function observedBus(bus: MessageBus, registry: Registry, system: "rabbit
               "messaging.rabbitmq.message.delivery_count": message.deliveryCount,
             });
           }
+          const start = process.hrtime.bigint();
+          const log = (outcome: string) =>
+            logger.info("message", {
+              consumer: name,
+              routing_key: message.routingKey,
+              message_id: message.messageId,
+              delivery_count: message.deliveryCount,
+              outcome,
+              duration_ms: Math.round(Number(process.hrtime.bigint() - start) / 1e3) / 1e3,
+            });
           return context.with(trace.setSpan(parent, span), async () => {
             try {
               await handle(message);
             } catch (err) {
-              if (message.deliveryCount >= maxDeliveries) metrics.deadLettered.inc({ ...labels, reason: "delivery_limit" });
+              // The adapter logs the failure itself; this line gives the outcome.
+              const final = message.deliveryCount >= maxDeliveries;
+              if (final) metrics.deadLettered.inc({ ...labels, reason: "delivery_limit" });
               else metrics.nacked.inc(labels);
+              log(final ? "dead_lettered" : "nacked");
               endWithError(span, err);
               throw err;
             }
             metrics.acked.inc(labels);
+            log("acked");
             span.end();
           });
         },

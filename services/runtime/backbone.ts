@@ -60,7 +60,7 @@ export interface Backbone {
 export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
   const { bus: raw, shared } = opts.bus ? { bus: opts.bus, shared: true } : messageBus(opts.amqpUrl, opts.logger);
   // Traces and metrics of every message this service publishes or consumes.
-  const bus = observedBus(raw, opts.metrics, raw instanceof AmqpMessageBus ? "rabbitmq" : "in_process");
+  const bus = observedBus(raw, opts.metrics, opts.logger, raw instanceof AmqpMessageBus ? "rabbitmq" : "in_process");
   const relay = new OutboxRelay(opts.outbox, bus, opts.logger, { registry: opts.metrics });
   // Give the broker a moment at start, so the consumer's queue is declared
   // and bound before the service takes calls; if it is down, start anyway
