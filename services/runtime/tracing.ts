@@ -32,11 +32,18 @@ let installed = false;
 let provider: TracerProvider | undefined;
 let current: Tracer | undefined;
 
-/** Installs the context manager and the W3C propagator once per process (idempotent). */
+/**
+ * Installs the context manager and the W3C propagator once per process
+ * (idempotent). OTEL_SDK_DISABLED=true leaves the context manager out:
+ * on Node 20 AsyncLocalStorage costs every awaited promise in the process
+ * (see bench/tracing-cost.ts); without it nothing is carried inside a
+ * process (no trace ids in logs, each hop starts its own trace), which
+ * is what "tracing off" means here.
+ */
 export function installTracing(): void {
   if (installed) return;
   installed = true;
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  if (process.env.OTEL_SDK_DISABLED !== "true") context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { connect } from "amqplib";
@@ -14,6 +13,7 @@ import { EnvReader } from "../../services/runtime/config.js";
 import { createLogger } from "../../services/runtime/logger.js";
 import type { RunningService } from "../../services/runtime/server.js";
 import { amqpUrl, mongodbUrl, uniqueDatabaseName } from "../support/backing.js";
+import { newEvent } from "../support/events.js";
 
 /** JSON log lines of one process part, kept for assertions (echoed to stderr with TEST_LOGS=1). */
 export class CapturedLogs {
@@ -30,7 +30,6 @@ export class CapturedLogs {
 }
 
 const LOCAL = { HOST: "127.0.0.1", PORT: "0", ADMIN_PORT: "0", HEALTH_CHECK_INTERVAL_MS: "200" };
-const HOUR = 3_600_000;
 
 export interface MeshOptions {
   /** RabbitMQ and MongoDB (FerretDB), as in production; else embedded defaults with these buses. */
@@ -65,19 +64,7 @@ export async function startEvents(opts: MeshOptions) {
     events,
     eventsUrl,
     /** An event on sale tomorrow. */
-    async newEvent(capacity = 100) {
-      const { location } = await eventsClient.createLocation({ location: { name: "Arena", country: "DE", halls: [{ name: "Main", capacity }] } });
-      const { event } = await eventsClient.createEvent({
-        event: {
-          name: "Show",
-          locationId: location!.id,
-          hall: "Main",
-          startTime: timestampFromDate(new Date(Date.now() + 24 * HOUR)),
-          endTime: timestampFromDate(new Date(Date.now() + 26 * HOUR)),
-        },
-      });
-      return event!;
-    },
+    newEvent: (capacity = 100) => newEvent(eventsClient, capacity),
     async withBookings() {
       const bookings = await startBookingsService(
         readBookingsConfig(new EnvReader({ ...LOCAL, ...backing, BOOKINGS_DATABASE: databases.bookings, EVENTS_URL: eventsUrl })),

@@ -129,7 +129,8 @@ describe("an invalid traceparent", () => {
   it("without any traceparent, the gateway starts the trace and the services continue it", async () => {
     const before = mesh.logs.lines.length;
     await viaGateway({}).getEvent();
-    const lines = mesh.logs.lines.slice(before).filter((l) => l.msg === "rpc");
+    const lines = mesh.logs.lines.slice(before).filter((l) => l.msg === "rpc" && l.method === "/myevents.v1.EventService/GetEvent");
+    expect(lines.map((l) => l.service).sort()).toEqual(["events", "gateway"]);
     expect(new Set(lines.map((l) => l.trace_id)).size).toBe(1);
     expect(lines[0]!.trace_id).toMatch(HEX32);
   });
