@@ -10,7 +10,7 @@ import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
 import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
-import { observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
+import { clientObservabilityInterceptor, observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
 import type { RunningService } from "../services/runtime/server.js";
 import { CorsPolicy } from "./cors.js";
@@ -102,9 +102,11 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   metrics.setDefaultLabels({ service: "gateway" });
   collectDefaultMetrics({ register: metrics });
 
+  // Each forwarded call is a client span (the services' parent) and counts in grpc_client_*.
+  const clientInterceptors = [clientObservabilityInterceptor(metrics)];
   const upstreams = UPSTREAMS.flatMap((u) => {
     const url = config.upstreams[u.name];
-    return url ? [connectUpstream(u.name, url, u.services)] : [];
+    return url ? [connectUpstream(u.name, url, u.services, clientInterceptors)] : [];
   });
   const services = UPSTREAMS.flatMap((u) => u.services);
   // Ready only while every upstream is: an edge that cannot reach its

@@ -118,6 +118,17 @@ const FORWARDED = {
 // x-user-id was the development identity before tokens: no longer trusted, so not forwarded.
 const NOT_FORWARDED = { cookie: "session=secret", "x-internal": "1", "x-user-id": "alice" };
 
+/**
+ * Identity goes on as sent; the trace goes on in the caller's trace (same
+ * trace id, flags and tracestate) with the gateway's own span as the parent.
+ */
+function expectForwarded(headers: Record<string, string>) {
+  expect(headers).toMatchObject({ authorization: FORWARDED.authorization, tracestate: FORWARDED.tracestate });
+  const [version, traceId, parentId, flags] = FORWARDED.traceparent.split("-");
+  expect(headers.traceparent).toMatch(new RegExp(`^${version}-${traceId}-[0-9a-f]{16}-${flags}$`));
+  expect(headers.traceparent).not.toContain(parentId);
+}
+
 describe("forwarding to an upstream", () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
   let gw: Awaited<ReturnType<typeof startTestGateway>>;
@@ -136,7 +147,7 @@ describe("forwarding to an upstream", () => {
     it(`${name}: forwards identity and trace headers only, and the caller's deadline, capped`, async () => {
       const events = createClient(EventService, transport(gw.url));
       await events.getEvent({ id: "echo" }, { headers: { ...FORWARDED, ...NOT_FORWARDED }, timeoutMs: 5_000 });
-      expect(last().headers).toMatchObject(FORWARDED);
+      expectForwarded(last().headers);
       for (const header of Object.keys(NOT_FORWARDED)) expect(last().headers).not.toHaveProperty(header);
       expect(last().timeoutMs).toBeGreaterThan(4_000);
       expect(last().timeoutMs).toBeLessThanOrEqual(5_000);
@@ -189,7 +200,7 @@ describe("forwarding to an upstream", () => {
     const res = await fetch(`${gw.url}/v1/events/echo`, { headers: { ...FORWARDED, ...NOT_FORWARDED, "grpc-timeout": "5S" } });
     expect(res.status).toBe(200);
     expect(((await res.json()) as JsonObject).event).toMatchObject({ id: "echo", name: "echo" });
-    expect(last().headers).toMatchObject(FORWARDED);
+    expectForwarded(last().headers);
     for (const header of Object.keys(NOT_FORWARDED)) expect(last().headers).not.toHaveProperty(header);
     expect(last().timeoutMs).toBeLessThanOrEqual(5_000);
     await fetch(`${gw.url}/v1/events/echo`);

@@ -8,4 +8,4 @@ runMain((env) => {
   const config = readGatewayConfig(env);
   env.done();
   return [() => startGateway(config)];
-});
+}, "gateway");

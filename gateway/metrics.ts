@@ -19,6 +19,8 @@ export interface RequestRecord {
   code?: string;
   /** Set when an interceptor already logged the call. */
   logged?: boolean;
+  /** The request's trace, for its log line (written when the response closes, outside the trace). */
+  trace?: { trace_id: string; span_id: string };
 }
 
 /** The request's record, for interceptors (through the adapter's context values). */
@@ -62,7 +64,7 @@ export class GatewayMetrics {
       this.requests.inc({ route: record.route, protocol: record.protocol, code });
       this.duration.observe({ route: record.route, protocol: record.protocol }, seconds);
       if (!record.logged) {
-        const fields = { method: req.method, route: record.route, protocol: record.protocol, status: res.statusCode, code, duration_ms: Math.round(seconds * 1e6) / 1e3 };
+        const fields = { ...record.trace, method: req.method, route: record.route, protocol: record.protocol, status: res.statusCode, code, duration_ms: Math.round(seconds * 1e6) / 1e3 };
         // REST calls and refused requests are worth a line; static files are noise.
         if (record.protocol === "static") this.logger.debug("http", fields);
         else this.logger.info("http", fields);

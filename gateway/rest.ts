@@ -14,6 +14,8 @@ import {
   type Message,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { contextFromTraceHeaders, tracer } from "../services/runtime/tracing.js";
 import { http as httpRule } from "../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../gen/google/api/http_pb.js";
 import { errorJson, httpStatusFromCode } from "./errors.js";
@@ -105,6 +107,9 @@ export interface RestOptions {
   maxDeadlineMs: number;
 }
 
+// Codes that are the gateway's or a service's fault, not the caller's: an error span.
+const SERVER_FAULTS = new Set(["Unknown", "DeadlineExceeded", "Unimplemented", "Internal", "Unavailable", "DataLoss"]);
+
 /**
  * HTTP/JSON transcoding (as Google's API gateways and Envoy's
  * grpc_json_transcoder do it): a REST request becomes the RPC's request
@@ -145,6 +150,24 @@ export class RestTranscoder {
     }
     const { route, values } = matched;
     record.route = route.name;
+    // REST calls pass no RPC interceptor: their server span starts here, a
+    // child of the caller's traceparent (a new trace without a valid one).
+    const parent = contextFromTraceHeaders({ traceparent: req.headers.traceparent, tracestate: req.headers.tracestate });
+    const span = tracer().startSpan(route.name, { kind: SpanKind.SERVER }, parent);
+    const { traceId, spanId } = span.spanContext();
+    record.trace = { trace_id: traceId, span_id: spanId };
+    try {
+      await context.with(trace.setSpan(parent, span), () => this.call(route, values, req, res, record));
+    } finally {
+      if (span.isRecording()) {
+        span.setAttribute("http.route", route.name);
+        if (record.code !== undefined && SERVER_FAULTS.has(record.code)) span.setStatus({ code: SpanStatusCode.ERROR, message: record.code });
+      }
+      span.end();
+    }
+  }
+
+  private async call(route: RestRoute, values: Map<string, string>, req: NodeRequest, res: NodeResponse, record: RequestRecord): Promise<void> {
     let input: Message;
     let call: CallInfo;
     try {

@@ -1,5 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type Transport } from "@connectrpc/connect";
+import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
@@ -16,7 +16,8 @@ export interface Upstream {
   close(): void;
 }
 
-export function connectUpstream(name: string, url: string, services: readonly DescService[]): Upstream {
+/** `interceptors`: the gateway's client-side ones (trace propagation, grpc_client_* metrics). */
+export function connectUpstream(name: string, url: string, services: readonly DescService[], interceptors: Interceptor[] = []): Upstream {
   // Pings keep long-lived streams (Subscribe) honest: a dead connection is
   // noticed and its calls fail instead of hanging.
   const sessions = new Http2SessionManager(url, { pingIntervalMs: 30_000, pingTimeoutMs: 10_000 });
@@ -24,7 +25,7 @@ export function connectUpstream(name: string, url: string, services: readonly De
     name,
     url,
     services,
-    transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions }),
+    transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors }),
     close: () => sessions.abort(),
   };
 }

@@ -21,7 +21,7 @@ runMain((env) => {
   if (!env.optionalString("NOTIFICATIONS_URL")) gateway.upstreams.notifications = undefined;
   env.done();
   return [() => startEventsService(events), () => startBookingsService(bookings), () => startGateway(gateway)];
-}, tokenHint);
+}, "myevents", tokenHint);
 
 /** Reads are open; writes need a bearer token: say how to get one. */
 function tokenHint(logger: Logger): void {

@@ -3,6 +3,7 @@ import { Registry } from "prom-client";
 import { BookingService } from "../../gen/myevents/v1/booking_service_pb.js";
 import { startBackbone, type ServiceStartOptions } from "../runtime/backbone.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../runtime/config.js";
+import { clientObservabilityInterceptor } from "../runtime/interceptors/observability.js";
 import { createLogger } from "../runtime/logger.js";
 import { serve, startService, type RunningService } from "../runtime/server.js";
 import { openStore } from "../runtime/store.js";
@@ -10,6 +11,7 @@ import { forwardCallerCredentials } from "../runtime/auth/propagation.js";
 import { Bookings } from "./bookings.js";
 import { BOOKINGS_ROUTING_KEYS, bookingsEventHandler } from "./consumers.js";
 import { eventLookupOverGrpc } from "./event-lookup.js";
+import { BookingMetrics } from "./metrics.js";
 import { MemoryBookingRepository } from "./repository/memory.js";
 import { MongoBookingRepository } from "./repository/mongo.js";
 import type { BookingRepository } from "./repository/repository.js";
@@ -51,8 +53,13 @@ export async function startBookingsService(config: BookingsConfig, options: Serv
   });
   const metrics = new Registry();
   let kick = () => {};
-  const events = eventLookupOverGrpc(createGrpcTransport({ baseUrl: config.eventsUrl, interceptors: [forwardCallerCredentials()] }));
-  const bookings = new Bookings(repo, events, log, { staleAfterMs: config.staleAfterMs, onOutbox: () => kick() });
+  // Service-to-service calls carry the caller's token and the trace on, and count as grpc_client_* metrics.
+  const events = eventLookupOverGrpc(createGrpcTransport({ baseUrl: config.eventsUrl, interceptors: [forwardCallerCredentials(), clientObservabilityInterceptor(metrics)] }));
+  const bookings = new Bookings(repo, events, log, {
+    staleAfterMs: config.staleAfterMs,
+    onOutbox: () => kick(),
+    metrics: new BookingMetrics(metrics),
+  });
   const backbone = await startBackbone({
     name: `bookings${options.queueSuffix ?? ""}`,
     amqpUrl: config.amqpUrl,

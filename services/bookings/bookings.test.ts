@@ -24,10 +24,10 @@ import { readEventsConfig, startEventsService } from "../events/app.js";
 import { amqpUrl, mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import { eventually, sleep } from "../../test/support/eventually.js";
 import { asAdmin, authHeader, TEST_AUTH_ENV } from "../runtime/auth/testing.js";
+import { newEvent as createEvent } from "../../test/support/events.js";
 import { readBookingsConfig, startBookingsService } from "./app.js";
 
 const AMQP_URL = amqpUrl();
-const HOUR = 3_600_000;
 const silent = createLogger("error", {}, process.env.TEST_LOGS ? (l) => process.stderr.write(l) : () => {});
 
 interface MeshOptions {
@@ -92,18 +92,8 @@ async function startMesh(opts: MeshOptions = {}) {
 }
 type Mesh = Awaited<ReturnType<typeof startMesh>>;
 
-async function newEvent(mesh: Mesh, capacity: number) {
-  const { location } = await mesh.eventsClient.createLocation({ location: { name: "Arena", country: "DE", halls: [{ name: "Main", capacity }] } });
-  const { event } = await mesh.eventsClient.createEvent({
-    event: {
-      name: "Show",
-      locationId: location!.id,
-      hall: "Main",
-      startTime: timestampFromDate(new Date(Date.now() + 24 * HOUR)),
-      endTime: timestampFromDate(new Date(Date.now() + 26 * HOUR)),
-    },
-  });
-  return event!;
+function newEvent(mesh: Mesh, capacity: number) {
+  return createEvent(mesh.eventsClient, capacity);
 }
 
 /** A queue of our own on the exchange, as a downstream consumer would have. */

@@ -6,6 +6,7 @@ import { BookingCancelledSchema, BookingConfirmedSchema } from "../../gen/myeven
 import { outboxEntry } from "../outbox/outbox.js";
 import { newId } from "../runtime/ids.js";
 import type { Logger } from "../runtime/logger.js";
+import type { BookingMetrics } from "./metrics.js";
 import {
   opKey,
   parseMarker,
@@ -28,6 +29,8 @@ export interface BookingsOptions {
   settleTimeoutMs?: number;
   /** Called after every write that added outbox entries (the relay's kick). */
   onOutbox?: () => void;
+  /** Counts confirmed and cancelled bookings and seats; none when absent. */
+  metrics?: BookingMetrics;
   now?: () => Date;
 }
 
@@ -41,6 +44,7 @@ export class Bookings {
   private readonly staleAfterMs: number;
   private readonly settleTimeoutMs: number;
   private readonly onOutbox: () => void;
+  private readonly metrics: BookingMetrics | undefined;
   private readonly now: () => Date;
 
   constructor(
@@ -52,6 +56,7 @@ export class Bookings {
     this.staleAfterMs = options.staleAfterMs ?? 30_000;
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5_000;
     this.onOutbox = options.onOutbox ?? (() => {});
+    this.metrics = options.metrics;
     this.now = options.now ?? (() => new Date());
   }
 
@@ -131,7 +136,10 @@ export class Bookings {
     const cancelled = { ...booking, state: "CANCELLED" as const };
     const change = { seatsAvailable: inventory?.seatsAvailable ?? 0, version: inventory?.version ?? 0 };
     const done = await this.repo.cancelForEvent(booking.id, this.cancelledEntry(cancelled, change));
-    if (done) this.onOutbox();
+    if (done) {
+      this.onOutbox();
+      this.metrics?.cancelled("event_cancelled", done.seats);
+    }
     return done;
   }
 
@@ -237,6 +245,7 @@ export class Bookings {
       return this.settled(record.id);
     }
     this.onOutbox();
+    this.metrics?.confirmed(confirmed.seats);
     await this.repo.clearMarker(record.eventId, reserveMarker(key));
     // Sales may have stopped between the reservation and now, after the
     // EventCancelled sweep looked: then this booking is cancelled too.
@@ -258,6 +267,7 @@ export class Bookings {
     const finished = await this.repo.finishCancel(record.id, token, this.cancelledEntry(cancelledRecord, released), key);
     if (!finished) return this.settled(record.id); // recovery took over; it finishes
     this.onOutbox();
+    this.metrics?.cancelled("user", finished.seats);
     return finished;
   }
 

@@ -6,4 +6,4 @@ runMain((env) => {
   const config = readBookingsConfig(env);
   env.done();
   return [() => startBookingsService(config)];
-});
+}, "bookings");

@@ -6,4 +6,4 @@ runMain((env) => {
   const config = readEventsConfig(env);
   env.done();
   return [() => startEventsService(config)];
-});
+}, "events");

@@ -1,6 +1,8 @@
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
+import { context } from "@opentelemetry/api";
 import type { Logger } from "../runtime/logger.js";
+import { contextFromTraceHeaders } from "../runtime/tracing.js";
 import { EXCHANGE } from "./port.js";
 import type { Consumer, ConsumerOptions, IncomingMessage, MessageBus, OutgoingMessage } from "./port.js";
 import { consumerSettings, isWellFormed } from "./settings.js";
@@ -343,14 +345,17 @@ class AmqpConsumer implements Consumer {
 
   private async process(channel: Channel, msg: ConsumeMessage) {
     const message = decode(msg);
-    if (!message) {
-      this.log.warn("amqp: malformed message (no messageId, type or timestamp); dead-lettering it", {
-        consumer: this.name,
-        routingKey: msg.fields.routingKey,
-      });
-      settle(() => channel.reject(msg, false)); // requeue=false: dead-lettered at once
-      return;
-    }
+    // In the message's trace, so this consumer's log lines carry its trace id too.
+    if (message) return context.with(contextFromTraceHeaders(message), () => this.handleDecoded(channel, msg, message));
+    this.log.warn("amqp: malformed message (no messageId, type or timestamp); dead-lettering it", {
+      consumer: this.name,
+      routingKey: msg.fields.routingKey,
+    });
+    this.settings.onMalformed?.(msg.fields.routingKey);
+    settle(() => channel.reject(msg, false)); // requeue=false: dead-lettered at once
+  }
+
+  private async handleDecoded(channel: Channel, msg: ConsumeMessage, message: IncomingMessage) {
     try {
       await this.settings.handle(message);
     } catch (err) {
@@ -402,7 +407,7 @@ function publishOptions(m: OutgoingMessage): Options.Publish {
     type: m.type,
     contentType: "application/protobuf",
     timestamp: Math.floor(m.timestamp.getTime() / 1000), // AMQP timestamps are in seconds
-    ...(m.traceparent === undefined ? {} : { headers: { traceparent: m.traceparent } }),
+    ...(m.traceparent === undefined ? {} : { headers: traceHeaders(m) }),
   };
 }
 
@@ -412,6 +417,7 @@ function decode(msg: ConsumeMessage): IncomingMessage | undefined {
   // Quorum queues count earlier deliveries of this message in x-delivery-count (absent the first time).
   const previous: unknown = headers?.["x-delivery-count"];
   const traceparent = headerString(headers?.["traceparent"]);
+  const tracestate = headerString(headers?.["tracestate"]);
   return {
     routingKey: msg.fields.routingKey,
     messageId: messageId as string,
@@ -419,8 +425,13 @@ function decode(msg: ConsumeMessage): IncomingMessage | undefined {
     body: new Uint8Array(msg.content.buffer, msg.content.byteOffset, msg.content.byteLength),
     timestamp: new Date(timestamp * 1000),
     ...(traceparent === undefined ? {} : { traceparent }),
+    ...(tracestate === undefined ? {} : { tracestate }),
     deliveryCount: typeof previous === "number" ? previous + 1 : msg.fields.redelivered ? 2 : 1,
   };
+}
+
+function traceHeaders(m: OutgoingMessage): Record<string, string> {
+  return m.tracestate === undefined ? { traceparent: m.traceparent! } : { traceparent: m.traceparent!, tracestate: m.tracestate };
 }
 
 function headerString(value: unknown): string | undefined {

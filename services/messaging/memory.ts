@@ -28,6 +28,7 @@ export class MemoryMessageBus implements MessageBus {
         body: m.body.slice(),
         timestamp: new Date(Math.floor(m.timestamp.getTime() / 1000) * 1000),
         ...(m.traceparent === undefined ? {} : { traceparent: m.traceparent }),
+        ...(m.tracestate === undefined ? {} : { tracestate: m.tracestate }),
       };
       for (const queue of this.queues.values()) {
         if ([...queue.bindings].some((pattern) => topicMatches(pattern, m.routingKey))) {
@@ -146,6 +147,7 @@ class MemoryConsumer implements Consumer {
 
   private async run(entry: Entry, incoming: IncomingMessage) {
     if (!isWellFormed(incoming)) {
+      this.settings.onMalformed?.(incoming.routingKey);
       this.queue.dead.push(incoming);
       return;
     }

@@ -25,6 +25,8 @@ export interface OutgoingMessage {
   timestamp: Date;
   /** W3C trace context of the request that caused the event, when known. */
   traceparent?: string;
+  /** W3C vendor trace state that goes with traceparent, when there is one. */
+  tracestate?: string;
 }
 
 export interface IncomingMessage extends OutgoingMessage {
@@ -54,6 +56,8 @@ export interface ConsumerOptions {
    * effect is durable; throwing makes it redelivered (up to maxDeliveries).
    */
   handle(message: IncomingMessage): Promise<void>;
+  /** Told when a message is dead-lettered at once, unhandled, because it lacks an id, type or timestamp. */
+  onMalformed?(routingKey: string): void;
 }
 
 export interface Consumer {

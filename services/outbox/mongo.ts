@@ -1,6 +1,6 @@
 import { Binary, type Collection, type Document } from "mongodb";
 import type { DocumentLock } from "./lock.js";
-import type { OutboxEntry, OutboxSource, PendingEntry } from "./outbox.js";
+import { traceFields, type OutboxEntry, type OutboxSource, type PendingEntry } from "./outbox.js";
 
 /**
  * The BSON form of an OutboxEntry inside a document's `outbox` array. Always
@@ -14,6 +14,7 @@ export interface StoredEntry {
   body: Binary;
   occurredAt: Date;
   traceparent?: string;
+  tracestate?: string;
 }
 
 /** Any document that embeds an outbox. */
@@ -30,8 +31,8 @@ export function toStoredEntry(entry: OutboxEntry): StoredEntry {
     type: entry.type,
     body: new Binary(entry.body),
     occurredAt: entry.occurredAt,
-    // Leave it out rather than store null (the driver writes undefined as null).
-    ...(entry.traceparent ? { traceparent: entry.traceparent } : {}),
+    // Left out rather than stored as null (the driver writes undefined as null).
+    ...traceFields(entry),
   };
 }
 
@@ -45,7 +46,7 @@ export function fromStoredEntry(stored: StoredEntry): OutboxEntry {
     type: stored.type,
     body: new Uint8Array(body),
     occurredAt: stored.occurredAt,
-    ...(stored.traceparent ? { traceparent: stored.traceparent } : {}),
+    ...traceFields(stored),
   };
 }
 

@@ -1,5 +1,6 @@
 import { toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { OutgoingMessage } from "../messaging/port.js";
+import { traceHeadersOf, type TraceHeaders } from "../runtime/tracing.js";
 
 /**
  * Transactional outbox without transactions. FerretDB (and MongoDB without
@@ -19,7 +20,9 @@ export interface OutboxEntry {
   type: string;
   body: Uint8Array;
   occurredAt: Date;
+  /** W3C trace context of the change, so the message continues its trace. */
   traceparent?: string;
+  tracestate?: string;
 }
 
 /** Where pending entries live: one per collection (or in-memory map) that embeds outboxes. */
@@ -39,12 +42,16 @@ export interface PendingEntry {
   entry: OutboxEntry;
 }
 
-/** An outbox entry for a domain event message (id and occurred_at are read from it). */
+/**
+ * An outbox entry for a domain event message (id and occurred_at are read
+ * from it). It carries the trace of the work that made the change (the
+ * active span: the RPC or the consumed message), unless `trace` is given.
+ */
 export function outboxEntry<Desc extends DescMessage>(
   schema: Desc,
   event: MessageShape<Desc> & { id: string; occurredAt?: { seconds: bigint; nanos: number } },
   routingKey: string,
-  traceparent?: string,
+  trace: TraceHeaders = traceHeadersOf(),
 ): OutboxEntry {
   const at = event.occurredAt ? new Date(Number(event.occurredAt.seconds) * 1000 + Math.floor(event.occurredAt.nanos / 1e6)) : new Date();
   return {
@@ -53,7 +60,7 @@ export function outboxEntry<Desc extends DescMessage>(
     type: schema.typeName,
     body: toBinary(schema, event),
     occurredAt: at,
-    ...(traceparent ? { traceparent } : {}),
+    ...traceFields(trace),
   };
 }
 
@@ -65,6 +72,12 @@ export function toOutgoing(entry: OutboxEntry): OutgoingMessage {
     type: entry.type,
     body: entry.body,
     timestamp: entry.occurredAt,
-    ...(entry.traceparent ? { traceparent: entry.traceparent } : {}),
+    ...traceFields(entry),
   };
+}
+
+/** traceparent and tracestate when set, nothing otherwise (never undefined fields: stored documents would get nulls). */
+export function traceFields(from: TraceHeaders): TraceHeaders {
+  if (!from.traceparent) return {};
+  return from.tracestate ? { traceparent: from.traceparent, tracestate: from.tracestate } : { traceparent: from.traceparent };
 }

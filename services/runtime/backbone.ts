@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
 import { AmqpMessageBus } from "../messaging/amqp.js";
 import { MemoryMessageBus } from "../messaging/memory.js";
+import { observedBus } from "../messaging/observed.js";
 import type { Consumer, IncomingMessage, MessageBus } from "../messaging/port.js";
 import type { OutboxSource } from "../outbox/outbox.js";
 import { idempotent, type ProcessedMessages } from "../outbox/processed.js";
@@ -57,7 +58,9 @@ export interface Backbone {
 }
 
 export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
-  const { bus, shared } = opts.bus ? { bus: opts.bus, shared: true } : messageBus(opts.amqpUrl, opts.logger);
+  const { bus: raw, shared } = opts.bus ? { bus: opts.bus, shared: true } : messageBus(opts.amqpUrl, opts.logger);
+  // Traces and metrics of every message this service publishes or consumes.
+  const bus = observedBus(raw, opts.metrics, opts.logger, raw instanceof AmqpMessageBus ? "rabbitmq" : "in_process");
   const relay = new OutboxRelay(opts.outbox, bus, opts.logger, { registry: opts.metrics });
   // Give the broker a moment at start, so the consumer's queue is declared
   // and bound before the service takes calls; if it is down, start anyway

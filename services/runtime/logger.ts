@@ -1,4 +1,5 @@
 import type { LogLevel } from "./config.js";
+import { activeTraceIds } from "./tracing.js";
 
 const SEVERITY: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -7,6 +8,8 @@ export type LogFields = Record<string, unknown>;
 /**
  * Structured JSON logs, one object per line on stdout, so that any log
  * shipper can parse them. Child loggers carry fixed fields (service name).
+ * A line written inside a trace (an RPC, a consumed message) carries its
+ * `trace_id` and `span_id`, read from the active context.
  */
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
@@ -25,7 +28,8 @@ export function createLogger(
   const min = SEVERITY[level];
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (SEVERITY[lvl] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, ...base, msg, ...fields }, errorReplacer) + "\n");
+    const line = { time: new Date().toISOString(), level: lvl, ...base, ...activeTraceIds(), msg, ...fields };
+    write(JSON.stringify(line, errorReplacer) + "\n");
   };
   return {
     debug: (msg, fields) => log("debug", msg, fields),

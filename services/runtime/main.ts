@@ -1,17 +1,27 @@
 import { ConfigError, EnvReader } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { exitOnSignals, type RunningService } from "./server.js";
+import { describeTraceExport, readTraceExportConfig, startTraceExport, type TraceExportConfig } from "./tracing-export.js";
 
 /**
  * Process entry: read and validate configuration (exit 78, EX_CONFIG, with
- * every bad variable named), start the services, stop them gracefully on
- * SIGTERM/SIGINT.
+ * every bad variable named), start trace export when configured, start the
+ * services, stop them gracefully on SIGTERM/SIGINT (then flush the spans).
+ * `name` is the process's service.name in traces (OTEL_SERVICE_NAME wins).
  */
-export function runMain(setup: (env: EnvReader) => Array<() => Promise<RunningService>>, onStarted?: (logger: Logger) => void): void {
+export function runMain(
+  setup: (env: EnvReader) => Array<() => Promise<RunningService>>,
+  name = "myevents",
+  onStarted?: (logger: Logger) => void,
+): void {
   const logger = createLogger("info", { service: "main" });
   let starters: Array<() => Promise<RunningService>>;
+  let traces: TraceExportConfig | undefined;
   try {
-    starters = setup(new EnvReader());
+    const env = new EnvReader();
+    traces = readTraceExportConfig(env, name);
+    starters = setup(env);
+    env.done();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -20,9 +30,11 @@ export function runMain(setup: (env: EnvReader) => Array<() => Promise<RunningSe
     throw err;
   }
   (async () => {
+    const exporting = traces ? await startTraceExport(traces) : undefined;
+    logger.info("tracing", describeTraceExport(traces));
     const running: RunningService[] = [];
     for (const start of starters) running.push(await start());
-    exitOnSignals(running, logger);
+    exitOnSignals(running, logger, exporting?.shutdown);
     onStarted?.(logger);
   })().catch((err: unknown) => {
     logger.error("failed to start", { error: err });

@@ -118,21 +118,24 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
 
 /**
  * Process entry helper: SIGTERM/SIGINT stop every given service gracefully
- * and exit 0; a second signal exits at once.
+ * (then run `afterStop`, e.g. flushing spans) and exit 0; a second signal
+ * exits at once.
  */
-export function exitOnSignals(services: RunningService[], logger: Logger): void {
+export function exitOnSignals(services: RunningService[], logger: Logger, afterStop?: () => Promise<void>): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) process.exit(1);
     signalled = true;
     logger.info("signal received", { signal });
-    Promise.all(services.map((s) => s.shutdown())).then(
-      () => process.exit(0),
-      (err) => {
-        logger.error("shutdown failed", { error: err });
-        process.exit(1);
-      },
-    );
+    Promise.all(services.map((s) => s.shutdown()))
+      .then(() => afterStop?.())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error("shutdown failed", { error: err });
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);

@@ -2,32 +2,39 @@ import { Counter, Histogram, type Registry } from "prom-client";
 import { rpcType, type RpcObserver } from "./outcome.js";
 
 /**
- * Server RPC metrics under the names go-grpc-prometheus uses, so existing
- * Grafana dashboards and alert rules for gRPC services work unchanged.
+ * RPC metrics under the names go-grpc-prometheus uses, so existing Grafana
+ * dashboards and alert rules for gRPC services work unchanged: the server
+ * side (grpc_server_*) for calls a service answers, the client side
+ * (grpc_client_*) for calls it makes to other services.
  */
-export function rpcMetrics(registry: Registry): RpcObserver {
+export function rpcMetrics(registry: Registry, side: "server" | "client" = "server"): RpcObserver {
   const labels = ["grpc_type", "grpc_service", "grpc_method"] as const;
+  const on = side === "server" ? "on the server" : "by the client";
   const started = new Counter({
-    name: "grpc_server_started_total",
-    help: "Total number of RPCs started on the server.",
+    name: `grpc_${side}_started_total`,
+    help: `Total number of RPCs started ${on}.`,
     labelNames: labels,
     registers: [registry],
   });
   const handled = new Counter({
-    name: "grpc_server_handled_total",
-    help: "Total number of RPCs completed on the server, regardless of success or failure.",
+    name: `grpc_${side}_handled_total`,
+    help: `Total number of RPCs completed ${on}, regardless of success or failure.`,
     labelNames: [...labels, "grpc_code"],
     registers: [registry],
   });
-  const sent = new Counter({
-    name: "grpc_server_msg_sent_total",
-    help: "Total number of gRPC stream messages sent by the server.",
+  // The server counts the messages it sends, the client those it receives.
+  const messages = new Counter({
+    name: side === "server" ? "grpc_server_msg_sent_total" : "grpc_client_msg_received_total",
+    help: side === "server" ? "Total number of gRPC stream messages sent by the server." : "Total number of RPC stream messages received by the client.",
     labelNames: labels,
     registers: [registry],
   });
   const handling = new Histogram({
-    name: "grpc_server_handling_seconds",
-    help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+    name: `grpc_${side}_handling_seconds`,
+    help:
+      side === "server"
+        ? "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server."
+        : "Histogram of response latency (seconds) of the gRPC until it is finished by the application.",
     labelNames: labels,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
@@ -37,7 +44,7 @@ export function rpcMetrics(registry: Registry): RpcObserver {
     const base = { grpc_type: rpcType(req), grpc_service: req.service.typeName, grpc_method: req.method.name };
     started.inc(base);
     return {
-      sent: () => sent.inc(base),
+      sent: () => messages.inc(base),
       done({ code, durationSeconds }) {
         handled.inc({ ...base, grpc_code: code });
         handling.observe(base, durationSeconds);

@@ -4,8 +4,23 @@ import type { Logger } from "../logger.js";
 import { rpcLog } from "./logging.js";
 import { rpcMetrics } from "./metrics.js";
 import { observingInterceptor } from "./outcome.js";
+import { rpcClientSpan, rpcServerSpan } from "./tracing.js";
 
-/** The log line and the metrics of every RPC, from one observation per call (services and gateway). */
+/**
+ * The span, the log line and the metrics of every RPC a server answers,
+ * from one observation per call (services and gateway). The span comes
+ * first: the rest of the call, log line included, runs in its trace.
+ */
 export function observabilityInterceptor(logger: Logger, metrics: Registry): Interceptor {
-  return observingInterceptor([rpcLog(logger), rpcMetrics(metrics)]);
+  return observingInterceptor([rpcServerSpan(), rpcLog(logger), rpcMetrics(metrics)]);
+}
+
+/**
+ * The same for calls a process makes to other services (a transport's
+ * interceptor): a client span whose `traceparent` goes with the request,
+ * and grpc_client_* metrics. Make one per registry and share it between
+ * transports.
+ */
+export function clientObservabilityInterceptor(metrics: Registry): Interceptor {
+  return observingInterceptor([rpcClientSpan(), rpcMetrics(metrics, "client")]);
 }

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
+import { inCurrentContext } from "../tracing.js";
 
 type AnyRequest = UnaryRequest | StreamRequest;
 type AnyResponse = UnaryResponse | StreamResponse;
@@ -16,6 +17,8 @@ export interface RpcOutcome {
 export interface CallObserver {
   sent?(): void;
   done(outcome: RpcOutcome): void;
+  /** Runs the rest of the call (inner interceptors, handler, the other observers' done) in a context, e.g. the RPC's span. */
+  run?<T>(call: () => T): T;
 }
 
 /** Called when an RPC starts; returns what to do as it goes on (metrics, logs). */
@@ -29,16 +32,23 @@ export type RpcObserver = (req: AnyRequest) => CallObserver;
 export function observingInterceptor(observers: RpcObserver[]): Interceptor {
   return (next) => (req) => {
     const calls = observers.map((observer) => observer(req));
-    return observe(
-      req,
-      next,
-      (outcome) => {
-        for (const call of calls) call.done(outcome);
-      },
-      () => {
-        for (const call of calls) call.sent?.();
-      },
-    );
+    let run = () =>
+      observe(
+        req,
+        next,
+        (outcome) => {
+          for (const call of calls) call.done(outcome);
+        },
+        () => {
+          for (const call of calls) call.sent?.();
+        },
+      );
+    for (const call of calls) {
+      if (!call.run) continue;
+      const inner = run;
+      run = () => call.run!(inner);
+    }
+    return run();
   };
 }
 
@@ -72,7 +82,8 @@ export async function observe(
     finish();
     return res;
   }
-  return { ...res, message: watchStream(res.message, finish, onSent) };
+  // Pulled later by the writer: keep each step in this call's context (its trace).
+  return { ...res, message: inCurrentContext(watchStream(res.message, finish, onSent)) };
 }
 
 async function* watchStream<T>(source: AsyncIterable<T>, finish: (err?: unknown) => void, onSent?: () => void) {
