@@ -16,7 +16,7 @@
 // response with the BookingChange carrying the same booking id.
 // Writes bench/results/notification-latency-<date>.json and
 // bench/results/notification-latency.md.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -31,6 +31,7 @@ import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
 import { NotificationService } from "../gen/myevents/v1/notification_service_pb.js";
 import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
+import { localVhostUrl } from "../scripts/rabbitmq-vhost.js";
 import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { asCaller } from "../test/support/callers.js";
 import { ROOT, freePort, quantile } from "./lib.js";
@@ -53,17 +54,9 @@ function brokerUrl(): { url: string; note: string; dedicated: boolean } {
   // Its services use the standard queue names: give it a broker (vhost) no mesh uses.
   if (process.env.AMQP_URL) return { url: process.env.AMQP_URL, note: "AMQP_URL", dedicated: false };
   const vhost = "myevents-bench";
-  try {
-    execFileSync("rabbitmqctl", ["add_vhost", vhost], { stdio: "ignore" });
-  } catch {
-    // exists already
-  }
-  try {
-    execFileSync("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], { stdio: "ignore" });
-    return { url: `amqp://guest:guest@127.0.0.1:5672/${vhost}`, note: `local RabbitMQ, vhost ${vhost}`, dedicated: true };
-  } catch {
-    return { url: "amqp://guest:guest@127.0.0.1:5672", note: "local RabbitMQ, default vhost", dedicated: false };
-  }
+  const url = localVhostUrl(vhost);
+  if (url) return { url, note: `local RabbitMQ, vhost ${vhost}`, dedicated: true };
+  return { url: "amqp://guest:guest@127.0.0.1:5672", note: "local RabbitMQ, default vhost", dedicated: false };
 }
 
 interface Child {
@@ -205,6 +198,9 @@ try {
   const missing = ok.filter((s) => !arrivals.has(s.bookingId!)).length;
   const errors = measured.filter((s) => s.error);
   const createBooking = ok.map((s) => s.respondedAt! - s.sentAt);
+  // Whether the services kept up: bookings answered per second over the measured window.
+  const answered = ok.map((s) => s.respondedAt!);
+  const completedPerSec = answered.length > 1 ? Math.round(((answered.length - 1) / ((Math.max(...answered) - Math.min(...answered)) / 1000)) * 10) / 10 : 0;
   const seatsLeft = [...seatsSeen.values()];
   const result = {
     scenario: "d: notification latency",
@@ -220,6 +216,7 @@ try {
       quick,
       achievedRate: Math.round((totalBookings / sendSeconds) * 10) / 10,
     },
+    completedBookingsPerSec: completedPerSec,
     notificationLatency: stats(latency),
     /** Notifications that came before the CreateBooking response reached the client (latency < 0). */
     arrivedBeforeResponse: latency.filter((l) => l < 0).length,
@@ -251,7 +248,8 @@ notifications each run as their own process; broker: ${broker.note}; store: ${st
 | notification after CreateBooking response | ${n.count} | ${n.p50Ms} | ${n.p90Ms} | ${n.p99Ms} | ${n.maxMs} |
 | CreateBooking (request to response), for context | ${c.count} | ${c.p50Ms} | ${c.p90Ms} | ${c.p99Ms} | ${c.maxMs} |
 
-Booking errors: ${result.bookingErrors}; notifications missing after ${DRAIN_MS / 1000} s: ${missing};
+Bookings answered: ${completedPerSec}/s (of ${RATE}/s sent; fewer means the services fell behind and
+CreateBooking latency grew by queueing). Booking errors: ${result.bookingErrors}; notifications missing after ${DRAIN_MS / 1000} s: ${missing};
 notifications that arrived before the CreateBooking response: ${result.arrivedBeforeResponse} (counted as negative latency).
 
 ${result.note}

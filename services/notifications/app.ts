@@ -38,16 +38,21 @@ export async function startNotificationsService(config: NotificationsConfig, opt
   const hub = new NotificationHub({ heartbeatIntervalMs: config.heartbeatIntervalMs, bufferSize: config.bufferSize, metrics, logger: log });
   const opened = openMessageBus(config.amqpUrl, log, options.bus);
   await opened.bus.whenConnected?.(3_000).catch(() => log.warn("broker not reachable yet; starting without it"));
-  const subscription = await opened.bus.broadcast({
-    name: `notifications${options.queueSuffix ?? ""}`,
-    routingKeys: NOTIFICATION_ROUTING_KEYS,
-    handle: (message) => {
-      hub.countReceived(message.routingKey);
-      const notification = toNotification(message);
-      if (notification) hub.publish(notification);
-    },
-    onActiveChange: (active) => hub.setAvailable(active),
-  });
+  const subscription = await opened.bus
+    .broadcast({
+      name: `notifications${options.queueSuffix ?? ""}`,
+      routingKeys: NOTIFICATION_ROUTING_KEYS,
+      handle: (message) => {
+        hub.countReceived(message.routingKey);
+        const notification = toNotification(message);
+        if (notification) hub.publish(notification);
+      },
+      onActiveChange: (active) => hub.setAvailable(active),
+    })
+    .catch(async (err: unknown) => {
+      await opened.close();
+      throw err;
+    });
   hub.setAvailable(subscription.active);
 
   const running = await startService({

@@ -1,6 +1,6 @@
-import { execFileSync } from "node:child_process";
 import type { TestProject } from "vitest/node";
 import { startFerretDB } from "../../scripts/ferretdb/server.js";
+import { localVhostUrl } from "../../scripts/rabbitmq-vhost.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -31,16 +31,5 @@ export default async function setup(project: TestProject) {
  * Falls back to the default vhost where rabbitmqctl is not available.
  */
 function testVhostUrl(): string {
-  const vhost = "myevents-test";
-  try {
-    execFileSync("rabbitmqctl", ["add_vhost", vhost], { stdio: "ignore" });
-  } catch {
-    // exists already, or no rabbitmqctl: the permissions call below tells
-  }
-  try {
-    execFileSync("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], { stdio: "ignore" });
-    return `amqp://guest:guest@127.0.0.1:5672/${vhost}`;
-  } catch {
-    return "amqp://guest:guest@127.0.0.1:5672";
-  }
+  return localVhostUrl("myevents-test") ?? "amqp://guest:guest@127.0.0.1:5672";
 }
