@@ -292,6 +292,18 @@ for (const mode of ["RabbitMQ", "in-process bus"] as const) {
       await eventually(() => expect(fast.changes()).toHaveLength(batch.length + 1));
     }, 60_000);
 
+    it("passes a redelivered domain event (same message id) on once", async () => {
+      const mesh = await startMesh({ broker });
+      const stream = reader(grpc(mesh.url()));
+      await stream.subscribed();
+      const [once, next] = [bookingConfirmed("e-dup", 5), bookingConfirmed("e-dup", 4)];
+      // The outbox publishes at least once: a crash after publishing sends it again.
+      await mesh.publisher.publish([once]);
+      await mesh.publisher.publish([once, next]);
+      await eventually(() => expect(stream.changes().map((m) => m.messageId)).toContain(next.messageId));
+      expect(stream.changes().map((m) => m.messageId)).toEqual([once.messageId, next.messageId]);
+    });
+
     it("delivers every notification to every instance", async () => {
       const mesh = await startMesh({ broker, instances: 2 });
       const [a, b] = [reader(grpc(mesh.url(0))), reader(connectJson(mesh.url(1)))];
