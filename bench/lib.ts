@@ -57,3 +57,8 @@ export function answerStats(): void {
     }
   });
 }
+
+/** The q-quantile (0..1) of ascending-sorted values (nearest rank). */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}

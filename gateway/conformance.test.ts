@@ -1,10 +1,11 @@
 // Edge conformance: what any browser edge in front of the services must do,
 // checked for every RPC of EventService and BookingService over every
-// protocol the edge speaks, against a direct gRPC call to the service.
+// protocol the edge speaks, against a direct gRPC call to the service; and
+// NotificationService.Subscribe streaming live changes through the edge.
 //
 // By default it runs against the Node gateway, started here in front of a
-// real EventService and BookingService (embedded defaults, one in-process
-// bus, free ports). With EDGE_URL set it checks that edge instead (Envoy,
+// real EventService, BookingService and NotificationService (embedded
+// defaults, one in-process bus, free ports). With EDGE_URL set it checks that edge instead (Envoy,
 // or a gateway started elsewhere), and then needs:
 //   EDGE_URL                 the edge, e.g. http://127.0.0.1:8080
 //   EVENTS_URL, BOOKINGS_URL the same services the edge routes to, called
@@ -41,8 +42,12 @@ import { EventSchema, EventState } from "../gen/myevents/v1/event_pb.js";
 import { EventService, GetEventRequestSchema } from "../gen/myevents/v1/event_service_pb.js";
 import { LocationSchema } from "../gen/myevents/v1/location_pb.js";
 import { NotificationService } from "../gen/myevents/v1/notification_service_pb.js";
+import * as grpcJs from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { createConnectTransport as createWebConnectTransport, createGrpcWebTransport as createWebGrpcWebTransport } from "@connectrpc/connect-web";
+import { eventually } from "../test/support/eventually.js";
 import { authHeader, type TestTokenOptions } from "../services/runtime/auth/testing.js";
-import { closedPort, failure, startServices, startTestGateway } from "./test-support.js";
+import { failure, startServices, startTestGateway } from "./test-support.js";
 
 const HOUR = 3_600_000;
 const EDGE_URL = process.env.EDGE_URL;
@@ -68,11 +73,10 @@ async function startTarget(): Promise<Target> {
     };
   }
   const services = await startServices();
-  // The NotificationService is not built yet: its upstream address is a closed port.
   const { gateway, url } = await startTestGateway({
     EVENTS_URL: services.eventsUrl,
     BOOKINGS_URL: services.bookingsUrl,
-    NOTIFICATIONS_URL: `http://127.0.0.1:${await closedPort()}`,
+    NOTIFICATIONS_URL: services.notificationsUrl,
     MAX_REQUEST_BYTES: "65536",
   });
   return {
@@ -531,35 +535,85 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
     });
   }
 
-  describe("server streaming", () => {
-    // NotificationService (the only server stream in the contracts) is not
-    // built yet, so here Subscribe must fail cleanly and promptly: no hang,
-    // a retryable or "not there" code. gateway.test.ts streams through the
-    // gateway from a stand-in NotificationService.
+  describe("server streaming: Subscribe delivers a booking made elsewhere", () => {
+    /**
+     * Opens a subscription for one new event through the edge, waits for
+     * its first message (the heartbeat sent once subscribed), books two
+     * seats directly at the BookingService, and expects that booking's
+     * change with the seats left.
+     */
+    async function bookingArrives(subscribe: (eventId: string, signal: AbortSignal) => AsyncIterable<{ messageId: string; change: unknown }>) {
+      const event = await newEvent(5);
+      const abort = new AbortController();
+      const seen: Array<{ messageId: string; change: unknown }> = [];
+      const reading = (async () => {
+        for await (const m of subscribe(event.id, abort.signal)) seen.push(m);
+      })().catch((err: unknown) => {
+        if (!abort.signal.aborted) throw err;
+      });
+      try {
+        await eventually(() => expect(seen.length).toBeGreaterThan(0), 5_000);
+        const { booking } = await direct.bookings(`streamer-${randomBytes(3).toString("hex")}`).createBooking({ eventId: event.id, seats: 2, requestId: randomUUID() });
+        const expected = { eventId: event.id, bookingId: booking!.id, seats: 2, seatsAvailable: 3 };
+        await eventually(() => expect(seen.map((m) => m.change)).toContainEqual(expect.objectContaining({ value: expect.objectContaining(expected) })), 5_000);
+        expect(seen.find((m) => m.messageId !== "")?.messageId).toMatch(/^[0-9a-f-]{36}$/);
+      } finally {
+        abort.abort();
+        await reading;
+      }
+    }
+
+    const viaClient = (transport: Transport) => (eventId: string, signal: AbortSignal) =>
+      createClient(NotificationService, transport).subscribe({ eventIds: [eventId] }, { signal });
+
     for (const [name, transport] of [
       ["Connect JSON (HTTP/1.1)", (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "1.1" })],
       ["Connect binary (HTTP/2)", (baseUrl: string) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })],
       ["gRPC-Web (HTTP/1.1)", (baseUrl: string) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" })],
       ["gRPC (HTTP/2)", (baseUrl: string) => createGrpcTransport({ baseUrl })],
+      // What a browser runs: connect-web over fetch.
+      ["connect-web, Connect JSON (fetch)", (baseUrl: string) => createWebConnectTransport({ baseUrl })],
+      ["connect-web, gRPC-Web (fetch)", (baseUrl: string) => createWebGrpcWebTransport({ baseUrl })],
     ] as const) {
-      it(`Subscribe over ${name} answers Unimplemented or Unavailable while notifications are not built`, async () => {
-        const notifications = createClient(NotificationService, transport(target.edge));
-        const error = await failure(
-          (async () => {
-            for await (const _ of notifications.subscribe({}, { timeoutMs: 5_000 })) {
-              // no message expected
-            }
-          })(),
-        );
-        expect([Code[Code.Unimplemented], Code[Code.Unavailable]]).toContain(Code[error.code]);
-      });
+      it(`over ${name}`, () => bookingArrives(viaClient(transport(target.edge))));
     }
 
-    it("Subscribe over REST (GET /v1/notifications) answers 501 or 503 with a JSON error", async () => {
-      const res = await fetch(`${target.edge}/v1/notifications`);
-      expect([501, 503]).toContain(res.status);
-      const body = (await res.json()) as JsonObject;
-      expect([Code.Unimplemented, Code.Unavailable]).toContain(body.code);
+    it("over gRPC with a @grpc/grpc-js client", async () => {
+      const definition = protoLoader.loadSync("myevents/v1/notification_service.proto", {
+        includeDirs: ["proto", "node_modules/google-proto-files"],
+        defaults: true,
+        oneofs: true,
+      });
+      const pkg = grpcJs.loadPackageDefinition(definition) as unknown as { myevents: { v1: { NotificationService: grpcJs.ServiceClientConstructor } } };
+      const client = new pkg.myevents.v1.NotificationService(new URL(target.edge).host, grpcJs.credentials.createInsecure());
+      try {
+        await bookingArrives(async function* (eventId, signal) {
+          // proto-loader's defaults: camelCase field names, the oneof's case in `change`.
+          const call = (client.Subscribe as (req: object) => grpcJs.ClientReadableStream<Record<string, unknown> & { messageId: string; change: string }>)({ eventIds: [eventId] });
+          signal.addEventListener("abort", () => call.cancel());
+          for await (const m of call) yield { messageId: m.messageId, change: { case: m.change, value: m[m.change] } };
+        });
+      } finally {
+        client.close();
+      }
+    });
+
+    it("over REST (GET /v1/notifications): newline-delimited JSON", async () => {
+      await bookingArrives(async function* (eventId, signal) {
+        const res = await fetch(`${target.edge}/v1/notifications?event_ids=${enc(eventId)}`, { signal });
+        expect(res.status).toBe(200);
+        const decoder = new TextDecoder();
+        let pending = "";
+        for await (const chunk of res.body!) {
+          pending += decoder.decode(chunk as Uint8Array, { stream: true });
+          for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+            const line = JSON.parse(pending.slice(0, nl)) as JsonObject;
+            pending = pending.slice(nl + 1);
+            const kind = ["bookingChange", "eventChange", "heartbeat"].find((k) => k in line)!;
+            yield { messageId: (line.messageId as string) ?? "", change: { case: kind, value: line[kind] } };
+          }
+        }
+      });
     });
   });
 

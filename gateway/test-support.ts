@@ -4,6 +4,7 @@ import net from "node:net";
 import { ConnectError } from "@connectrpc/connect";
 import { readBookingsConfig, startBookingsService } from "../services/bookings/app.js";
 import { readEventsConfig, startEventsService } from "../services/events/app.js";
+import { readNotificationsConfig, startNotificationsService } from "../services/notifications/app.js";
 import { MemoryMessageBus } from "../services/messaging/memory.js";
 import { EnvReader } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logger.js";
@@ -38,7 +39,7 @@ export async function closedPort(): Promise<number> {
 /** Free ports, quick health checks, and the test suite's token secret. */
 export const LOCAL = { HOST: "127.0.0.1", PORT: "0", ADMIN_PORT: "0", HEALTH_CHECK_INTERVAL_MS: "100", ...TEST_AUTH_ENV };
 
-/** The EventService and BookingService on embedded defaults, sharing one in-process bus. */
+/** The EventService, BookingService and NotificationService on embedded defaults, sharing one in-process bus. */
 export async function startServices(options: { eventsPort?: number } = {}) {
   const bus = new MemoryMessageBus();
   const startEvents = (port: number) =>
@@ -49,6 +50,7 @@ export async function startServices(options: { eventsPort?: number } = {}) {
     readBookingsConfig(new EnvReader({ ...LOCAL, EVENTS_URL: `http://127.0.0.1:${eventsPort}`, BOOKING_STALE_AFTER_MS: "20000" })),
     { logger: silent, bus },
   );
+  const notifications = await startNotificationsService(readNotificationsConfig(new EnvReader(LOCAL)), { logger: silent, bus });
   return {
     get events(): RunningService {
       return events;
@@ -56,11 +58,13 @@ export async function startServices(options: { eventsPort?: number } = {}) {
     bookings,
     eventsUrl: `http://127.0.0.1:${eventsPort}`,
     bookingsUrl: `http://127.0.0.1:${bookings.port}`,
+    notificationsUrl: `http://127.0.0.1:${notifications.port}`,
     /** Starts the EventService again on its port (after its shutdown), with an empty store. */
     async restartEvents() {
       events = await startEvents(eventsPort);
     },
     async stop() {
+      await notifications.shutdown();
       await bookings.shutdown();
       await events.shutdown();
     },

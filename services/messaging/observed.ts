@@ -93,6 +93,8 @@ export function observedBus(bus: MessageBus, registry: Registry, logger: Logger,
       });
     },
 
+    // Broadcast copies are live fan-out, counted by their subscriber (notifications_received_total).
+    broadcast: (options) => bus.broadcast(options),
     ping: () => bus.ping(),
     ...(bus.whenConnected ? { whenConnected: (timeoutMs?: number) => bus.whenConnected!(timeoutMs) } : {}),
     close: () => bus.close(),

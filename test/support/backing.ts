@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { MongoClient, type Db } from "mongodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { declareTopology, localVhostUrl } from "../../scripts/rabbitmq-vhost.js";
 
 /** The run's MongoDB-wire server (see global-setup.ts). */
 export function mongodbUrl(): string {
@@ -10,6 +11,21 @@ export function mongodbUrl(): string {
 /** The run's RabbitMQ (see global-setup.ts). */
 export function amqpUrl(): string {
   return inject("amqpUrl");
+}
+
+/**
+ * A vhost of one test file's own beside the run's (on the local broker; the
+ * run's own vhost where rabbitmqctl can't make one), with the exchanges
+ * declared: for tests that listen to every message on the exchange and
+ * must not see what other files publish at the same time.
+ */
+export async function ownAmqpUrl(name: string): Promise<string> {
+  const run = new URL(amqpUrl());
+  const vhost = `${decodeURIComponent(run.pathname.slice(1)) || "myevents-test"}-${name}`;
+  const local = run.hostname === "127.0.0.1" || run.hostname === "localhost";
+  const url = (local && localVhostUrl(vhost)) || run.toString();
+  await declareTopology(url);
+  return url;
 }
 
 /** A database name no other test uses, so test files never see each other's data. */

@@ -1,8 +1,6 @@
-import { execFileSync } from "node:child_process";
-import { connect } from "amqplib";
 import type { TestProject } from "vitest/node";
 import { startFerretDB } from "../../scripts/ferretdb/server.js";
-import { declareExchanges } from "../../services/messaging/amqp.js";
+import { declareTopology, localVhostUrl } from "../../scripts/rabbitmq-vhost.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -35,30 +33,6 @@ export default async function setup(project: TestProject) {
  * Falls back to the default vhost where rabbitmqctl is not available.
  */
 function testVhostUrl(): string {
-  const vhost = "myevents-test";
-  try {
-    execFileSync("rabbitmqctl", ["add_vhost", vhost], { stdio: "ignore" });
-  } catch {
-    // exists already, or no rabbitmqctl: the permissions call below tells
-  }
-  try {
-    execFileSync("rabbitmqctl", ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], { stdio: "ignore" });
-    return `amqp://guest:guest@127.0.0.1:5672/${vhost}`;
-  } catch {
-    return "amqp://guest:guest@127.0.0.1:5672";
-  }
+  return localVhostUrl("myevents-test") ?? "amqp://guest:guest@127.0.0.1:5672";
 }
 
-/**
- * Declares the exchanges before any test runs: tests bind their own queues
- * to "myevents" and must not depend on a bus having connected first (on a
- * fresh vhost that race failed with 404 NOT_FOUND).
- */
-async function declareTopology(url: string) {
-  const connection = await connect(url);
-  try {
-    await declareExchanges(await connection.createChannel());
-  } finally {
-    await connection.close();
-  }
-}
