@@ -3,9 +3,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Event } from "../../../gen/myevents/v1/event_pb.js";
 import type { Location } from "../../../gen/myevents/v1/location_pb.js";
 import { events } from "../api.js";
-import { describe, type Problem } from "../errors.js";
 import { Link } from "../router.js";
-import { ErrorMessage, Field, PageTitle, useSession } from "../ui.js";
+import { ErrorMessage, Field, PageTitle, SelectField, SubmitButton, useRequest, useSession } from "../ui.js";
 
 /** Administrators create locations (with their halls) and events in them. */
 export function Admin() {
@@ -45,36 +44,30 @@ function LocationForm({ onCreated }: { onCreated: () => void }) {
   const [address, setAddress] = useState("");
   const [country, setCountry] = useState("");
   const [halls, setHalls] = useState<HallDraft[]>([{ key: 0, name: "", capacity: "" }]);
-  const [pending, setPending] = useState(false);
-  const [problem, setProblem] = useState<Problem | undefined>();
+  const { pending, problem, run } = useRequest();
   const [created, setCreated] = useState<Location | undefined>();
   const field = (path: string) => problem?.fields[`location.${path}`];
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setPending(true);
-    setProblem(undefined);
     setCreated(undefined);
-    try {
-      const res = await events.createLocation({
+    const res = await run(() =>
+      events.createLocation({
         location: {
           name,
           address,
           country: country.trim().toUpperCase(),
           halls: halls.map((h) => ({ name: h.name.trim(), capacity: Number(h.capacity) || 0 })),
         },
-      });
-      setCreated(res.location);
-      setName("");
-      setAddress("");
-      setCountry("");
-      setHalls([{ key: Date.now(), name: "", capacity: "" }]);
-      onCreated();
-    } catch (err) {
-      setProblem(describe(err));
-    } finally {
-      setPending(false);
-    }
+      }),
+    );
+    if (!res) return;
+    setCreated(res.location);
+    setName("");
+    setAddress("");
+    setCountry("");
+    setHalls([{ key: Date.now(), name: "", capacity: "" }]);
+    onCreated();
   };
 
   const update = (key: number, change: Partial<HallDraft>) => setHalls(halls.map((h) => (h.key === key ? { ...h, ...change } : h)));
@@ -122,9 +115,7 @@ function LocationForm({ onCreated }: { onCreated: () => void }) {
             Add a hall
           </button>
         </fieldset>
-        <button type="submit" disabled={pending} aria-busy={pending}>
-          {pending ? "Creating…" : "Create location"}
-        </button>
+        <SubmitButton pending={pending} label="Create location" busyLabel="Creating…" />
         <ErrorMessage problem={problem} />
         {created && (
           <p role="status" className="success">
@@ -143,30 +134,22 @@ function EventForm({ locations }: { locations: Location[] }) {
   const [start, setStart] = useState("");
   const [end, setEnd] = useState("");
   const [capacity, setCapacity] = useState("");
-  const [pending, setPending] = useState(false);
-  const [problem, setProblem] = useState<Problem | undefined>();
+  const { pending, problem, run } = useRequest();
   const [created, setCreated] = useState<Event | undefined>();
   const location = locations.find((l) => l.id === locationId);
   const field = (path: string) => problem?.fields[`event.${path}`];
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setPending(true);
-    setProblem(undefined);
     setCreated(undefined);
-    try {
-      // datetime-local is the visitor's local time; the contract wants an instant.
-      const instant = (value: string) => (value ? timestampFromDate(new Date(value)) : undefined);
-      const res = await events.createEvent({
-        event: { name, locationId, hall, startTime: instant(start), endTime: instant(end), capacity: Number(capacity) || 0 },
-      });
-      setCreated(res.event);
-      setName("");
-    } catch (err) {
-      setProblem(describe(err));
-    } finally {
-      setPending(false);
-    }
+    // datetime-local is the visitor's local time; the contract wants an instant.
+    const instant = (value: string) => (value ? timestampFromDate(new Date(value)) : undefined);
+    const res = await run(() =>
+      events.createEvent({ event: { name, locationId, hall, startTime: instant(start), endTime: instant(end), capacity: Number(capacity) || 0 } }),
+    );
+    if (!res) return;
+    setCreated(res.event);
+    setName("");
   };
 
   return (
@@ -174,56 +157,31 @@ function EventForm({ locations }: { locations: Location[] }) {
       <h2 id="new-event">New event</h2>
       <form onSubmit={submit} noValidate className="stack">
         <Field label="Name" required value={name} maxLength={200} error={field("name")} onChange={(e) => setName(e.target.value)} />
-        <div className="field">
-          <label htmlFor="event-location">Location</label>
-          <select
-            id="event-location"
-            required
-            value={locationId}
-            aria-invalid={field("location_id") ? true : undefined}
-            aria-describedby={field("location_id") ? "event-location-error" : undefined}
-            onChange={(e) => {
-              setLocationId(e.target.value);
-              setHall(locations.find((l) => l.id === e.target.value)?.halls[0]?.name ?? "");
-            }}
-          >
-            <option value="">Choose a location</option>
-            {locations.map((l) => (
-              <option key={l.id} value={l.id}>
-                {l.name}
-              </option>
-            ))}
-          </select>
-          {field("location_id") && (
-            <p className="field-error" id="event-location-error">
-              {field("location_id")}
-            </p>
-          )}
-        </div>
-        <div className="field">
-          <label htmlFor="event-hall">Hall</label>
-          <select
-            id="event-hall"
-            required
-            value={hall}
-            disabled={!location}
-            aria-invalid={field("hall") ? true : undefined}
-            aria-describedby={field("hall") ? "event-hall-error" : undefined}
-            onChange={(e) => setHall(e.target.value)}
-          >
-            {!location && <option value="">Choose a location first</option>}
-            {location?.halls.map((h) => (
-              <option key={h.name} value={h.name}>
-                {h.name} ({h.capacity} seats)
-              </option>
-            ))}
-          </select>
-          {field("hall") && (
-            <p className="field-error" id="event-hall-error">
-              {field("hall")}
-            </p>
-          )}
-        </div>
+        <SelectField
+          label="Location"
+          required
+          value={locationId}
+          error={field("location_id")}
+          onChange={(e) => {
+            setLocationId(e.target.value);
+            setHall(locations.find((l) => l.id === e.target.value)?.halls[0]?.name ?? "");
+          }}
+        >
+          <option value="">Choose a location</option>
+          {locations.map((l) => (
+            <option key={l.id} value={l.id}>
+              {l.name}
+            </option>
+          ))}
+        </SelectField>
+        <SelectField label="Hall" required value={hall} disabled={!location} error={field("hall")} onChange={(e) => setHall(e.target.value)}>
+          {!location && <option value="">Choose a location first</option>}
+          {location?.halls.map((h) => (
+            <option key={h.name} value={h.name}>
+              {h.name} ({h.capacity} seats)
+            </option>
+          ))}
+        </SelectField>
         <Field label="Starts" type="datetime-local" required value={start} error={field("start_time")} onChange={(e) => setStart(e.target.value)} />
         <Field label="Ends" type="datetime-local" required value={end} error={field("end_time")} onChange={(e) => setEnd(e.target.value)} />
         <Field
@@ -236,9 +194,7 @@ function EventForm({ locations }: { locations: Location[] }) {
           error={field("capacity")}
           onChange={(e) => setCapacity(e.target.value)}
         />
-        <button type="submit" disabled={pending} aria-busy={pending}>
-          {pending ? "Creating…" : "Create event"}
-        </button>
+        <SubmitButton pending={pending} label="Create event" busyLabel="Creating…" />
         <ErrorMessage problem={problem} />
         {created && (
           <p role="status" className="success">

@@ -8,7 +8,7 @@ import { describe, type Problem } from "../errors.js";
 import { availability, when } from "../format.js";
 import { keepSubscribed, type LiveStatus } from "../live.js";
 import { Link } from "../router.js";
-import { ErrorMessage, Field, Loading, PageTitle, useSession } from "../ui.js";
+import { ErrorMessage, Field, Loading, PageTitle, SubmitButton, useSession } from "../ui.js";
 
 /** Seats one booking may take (the BookingService's MAX_SEATS_PER_BOOKING). */
 const MAX_SEATS = 10;
@@ -220,9 +220,7 @@ function BookingForm({ event, onRefused }: { event: Event; onRefused: () => Prom
           intent.current = undefined; // a different booking now
         }}
       />
-      <button type="submit" disabled={pending} aria-busy={pending}>
-        {pending ? "Booking…" : "Book"}
-      </button>
+      <SubmitButton pending={pending} label="Book" busyLabel="Booking…" />
       <ErrorMessage problem={problem} />
       {booked && (
         <p role="status" className="success">

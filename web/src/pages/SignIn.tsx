@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { parseToken, signIn, signOut } from "../session.js";
 import { navigate } from "../router.js";
-import { PageTitle, useSession } from "../ui.js";
+import { PageTitle, TextAreaField, useSession } from "../ui.js";
 
 /** Paste a token from `npm run --silent token -- --user NAME [--admin]`. */
 export function SignIn({ next }: { next: string }) {
@@ -34,30 +34,18 @@ export function SignIn({ next }: { next: string }) {
         </p>
       )}
       <form onSubmit={submit} noValidate className="stack">
-        <div className="field">
-          <label htmlFor="token">Access token</label>
-          <p className="hint" id="token-hint">
-            Print one with <code>npm run --silent token -- --user alice</code> (add <code>--admin</code> to manage locations and events) and
-            paste it here. It is kept for this browser tab only.
-          </p>
-          <textarea
-            id="token"
-            name="token"
-            rows={4}
-            required
-            spellCheck={false}
-            autoComplete="off"
-            value={token}
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? "token-hint token-error" : "token-hint"}
-            onChange={(e) => setToken(e.target.value)}
-          />
-          {error && (
-            <p className="field-error" id="token-error" role="alert">
-              {error}
-            </p>
-          )}
-        </div>
+        <TextAreaField
+          label="Access token"
+          hint="Print one with npm run --silent token -- --user alice (add --admin to manage locations and events) and paste it here. It is kept for this browser tab only."
+          name="token"
+          rows={4}
+          required
+          spellCheck={false}
+          autoComplete="off"
+          value={token}
+          error={error}
+          onChange={(e) => setToken(e.target.value)}
+        />
         <button type="submit">Sign in</button>
       </form>
     </>
