@@ -11,6 +11,7 @@
 //                            directly for comparison (defaults :50051, :50052)
 //   EDGE_ALLOWED_ORIGIN      an origin its CORS policy allows (default http://localhost:5173)
 //   EDGE_MAX_REQUEST_BYTES   its request size limit (default 4194304)
+//   JWT_SECRET               the services' HS256 secret, to sign test tokens
 // e.g. EDGE_URL=http://127.0.0.1:8080 npx vitest run gateway/conformance
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
@@ -40,6 +41,7 @@ import { EventSchema, EventState } from "../gen/myevents/v1/event_pb.js";
 import { EventService, GetEventRequestSchema } from "../gen/myevents/v1/event_service_pb.js";
 import { LocationSchema } from "../gen/myevents/v1/location_pb.js";
 import { NotificationService } from "../gen/myevents/v1/notification_service_pb.js";
+import { authHeader, type TestTokenOptions } from "../services/runtime/auth/testing.js";
 import { closedPort, failure, startServices, startTestGateway } from "./test-support.js";
 
 const HOUR = 3_600_000;
@@ -99,20 +101,37 @@ afterAll(async () => {
 type Events = Client<typeof EventService>;
 type Bookings = Client<typeof BookingService>;
 
-/** The same client with `x-user-id` on every call. */
-function asUser<T extends object>(client: T, user: string): T {
+/** The same client with `authorization` on every call (undefined: anonymous). */
+function withAuthorization<T extends object>(client: T, authorization: () => Promise<string | undefined>): T {
   return new Proxy(client, {
-    get: (target, key) => (req: unknown, options: CallOptions = {}) =>
-      (target[key as keyof T] as (r: unknown, o: CallOptions) => unknown)(req, {
+    get: (target, key) => async (req: unknown, options: CallOptions = {}) => {
+      const value = await authorization();
+      return (target[key as keyof T] as (r: unknown, o: CallOptions) => unknown)(req, {
         ...options,
-        headers: { ...(options.headers as Record<string, string>), "x-user-id": user },
-      }),
+        headers: { ...(options.headers as Record<string, string>), ...(value === undefined ? {} : { authorization: value }) },
+      });
+    },
   });
 }
 
+// Tokens for the services under test (an external edge: its JWT_SECRET).
+const tokenOptions = (admin = false): TestTokenOptions => ({ admin, secret: EDGE_URL ? process.env.JWT_SECRET : undefined });
+/** Calls as `user` (a signed bearer token), as an admin, anonymously, or with a raw header value. */
+type Caller = { user: string } | "admin" | "anonymous" | { authorization: string };
+const ADMIN: Caller = "admin";
+function signedAs<T extends object>(client: T, caller: Caller): T {
+  if (caller === "anonymous") return client;
+  if (typeof caller === "object" && "authorization" in caller) return withAuthorization(client, async () => caller.authorization);
+  const [user, admin] = caller === "admin" ? ["edge-admin", true] : [caller.user, false];
+  return withAuthorization(client, async () => (await authHeader(user, tokenOptions(admin))).authorization);
+}
+
+const callerOf = (user: string | Caller): Caller => (typeof user === "string" && user !== "anonymous" ? { user } : user);
+
 const direct = {
-  events: () => createClient(EventService, createGrpcTransport({ baseUrl: target.events })),
-  bookings: (user: string) => asUser(createClient(BookingService, createGrpcTransport({ baseUrl: target.bookings })), user),
+  events: (caller: Caller = ADMIN) => signedAs(createClient(EventService, createGrpcTransport({ baseUrl: target.events })), caller),
+  bookings: (user: string | Caller) =>
+    signedAs(createClient(BookingService, createGrpcTransport({ baseUrl: target.bookings })), callerOf(user)),
 };
 
 // The HTTP status a REST error must carry, from Google's mapping of codes.
@@ -209,16 +228,17 @@ function restError(status: number, json: JsonObject): ConnectError {
 
 interface Protocol {
   name: string;
-  events(): Events;
-  bookings(user: string): Bookings;
+  /** As an admin unless told otherwise. */
+  events(caller?: Caller): Events;
+  bookings(user: string | Caller): Bookings;
   /** Deadline check with a raw request (REST has no deadline header of its own). */
   deadline?: (edge: string) => Promise<Code>;
 }
 
 const viaTransport = (name: string, transport: (baseUrl: string) => Transport, deadline: Protocol["deadline"]): Protocol => ({
   name,
-  events: () => createClient(EventService, transport(target.edge)),
-  bookings: (user) => asUser(createClient(BookingService, transport(target.edge)), user),
+  events: (caller = ADMIN) => signedAs(createClient(EventService, transport(target.edge)), caller),
+  bookings: (user) => signedAs(createClient(BookingService, transport(target.edge)), callerOf(user)),
   deadline,
 });
 
@@ -230,8 +250,8 @@ const PROTOCOLS: Protocol[] = [
   viaTransport("gRPC-Web (HTTP/1.1)", (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }), (edge) => grpcWebWithSlowBody(edge)),
   {
     name: "REST (fetch)",
-    events: () => restClient(EventService, target.edge),
-    bookings: (user) => asUser(restClient(BookingService, target.edge), user),
+    events: (caller = ADMIN) => signedAs(restClient(EventService, target.edge), caller),
+    bookings: (user) => signedAs(restClient(BookingService, target.edge), callerOf(user)),
   },
 ];
 
@@ -406,7 +426,7 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
         expect({ ...cancelled, id: "" }).toEqual({ ...cancelledTwin, id: "" });
       });
 
-      it("answers every BookingService RPC as a direct gRPC call does, for the calling user (x-user-id)", async () => {
+      it("answers every BookingService RPC as a direct gRPC call does, for the calling user (the token's subject)", async () => {
         const event = await newEvent(5);
         const alice = `alice-${tag}`;
         const bob = `bob-${tag}`;
@@ -415,7 +435,7 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
 
         const requestId = randomUUID();
         const booking = (await edge.createBooking({ eventId: event.id, seats: 2, requestId })).booking!;
-        // x-user-id reached the BookingService: the booking is alice's.
+        // The token reached the BookingService: the booking is alice's.
         expect(booking).toMatchObject({ eventId: event.id, userId: alice, seats: 2, state: BookingState.CONFIRMED });
         expect(booking).toEqual((await svc.getBooking({ id: booking.id })).booking);
         // The same request again, directly: the same booking (the edge kept request_id).
@@ -464,10 +484,25 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
         const reused = await failure(protocol.bookings(carol).createBooking({ eventId: other.id, seats: 2, requestId }));
         expect(reused.code).toBe(Code.AlreadyExists);
         sameError(reused, await failure(direct.bookings(carol).createBooking({ eventId: other.id, seats: 2, requestId })));
-        // An invalid caller id: Unauthenticated (REST: 401)
+        // A malformed token: Unauthenticated (REST: 401)
+        const garbage = { authorization: "Bearer not.a.jwt" };
+        sameError(await failure(protocol.bookings(garbage).listBookings({})), await failure(direct.bookings(garbage).listBookings({})));
+      });
+
+      it("passes authorization through: anonymous reads, Unauthenticated writes, PermissionDenied for non-admins", async () => {
+        const event = await newEvent(1);
+        const anonymous = protocol.events("anonymous");
+        expect((await anonymous.getEvent({ id: event.id })).event?.id).toBe(event.id);
+        const location = { name: `Denied ${tag}`, country: "DE", halls: [{ name: "Main", capacity: 1 }] };
+        const unauthenticated = await failure(anonymous.createLocation({ location }));
+        expect(Code[unauthenticated.code]).toBe(Code[Code.Unauthenticated]);
+        sameError(unauthenticated, await failure(direct.events("anonymous").createLocation({ location })));
+        const denied = await failure(protocol.events({ user: "mallory" }).createLocation({ location }));
+        expect(Code[denied.code]).toBe(Code[Code.PermissionDenied]);
+        sameError(denied, await failure(direct.events({ user: "mallory" }).createLocation({ location })));
         sameError(
-          await failure(protocol.bookings("not valid!").listBookings({})),
-          await failure(direct.bookings("not valid!").listBookings({})),
+          await failure(protocol.bookings("anonymous").createBooking({ eventId: event.id, seats: 1, requestId: randomUUID() })),
+          await failure(direct.bookings("anonymous").createBooking({ eventId: event.id, seats: 1, requestId: randomUUID() })),
         );
       });
 
@@ -561,14 +596,14 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
   });
 
   describe("CORS", () => {
-    const preflight = (origin: string, method = "POST", headers = "content-type,connect-protocol-version,connect-timeout-ms,x-user-id,traceparent") =>
+    const preflight = (origin: string, method = "POST", headers = "content-type,connect-protocol-version,connect-timeout-ms,authorization,traceparent") =>
       fetch(`${target.edge}/myevents.v1.EventService/ListEvents`, {
         method: "OPTIONS",
         headers: { origin, "access-control-request-method": method, "access-control-request-headers": headers },
       });
 
     it("answers a preflight from an allowed origin with what Connect, gRPC-Web and REST need", async () => {
-      for (const headers of ["content-type,connect-protocol-version,connect-timeout-ms,x-user-id,traceparent", "content-type,x-grpc-web,x-user-agent,grpc-timeout,x-user-id"]) {
+      for (const headers of ["content-type,connect-protocol-version,connect-timeout-ms,authorization,traceparent", "content-type,x-grpc-web,x-user-agent,grpc-timeout,authorization"]) {
         const res = await preflight(target.allowedOrigin, "POST", headers);
         expect(res.status).toBeGreaterThanOrEqual(200);
         expect(res.status).toBeLessThan(300);
@@ -580,7 +615,7 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
       }
       const rest = await fetch(`${target.edge}/v1/events`, {
         method: "OPTIONS",
-        headers: { origin: target.allowedOrigin, "access-control-request-method": "GET", "access-control-request-headers": "x-user-id" },
+        headers: { origin: target.allowedOrigin, "access-control-request-method": "GET", "access-control-request-headers": "authorization" },
       });
       expect(rest.headers.get("access-control-allow-origin")).toBe(target.allowedOrigin);
     });

@@ -7,7 +7,7 @@ export interface CorsOptions {
   allowedOrigins: readonly string[];
   /** Methods beyond Connect's GET and POST (the REST routes'). */
   extraMethods?: readonly string[];
-  /** Request headers beyond the protocols' own (e.g. x-user-id). */
+  /** Request headers beyond the protocols' own (e.g. authorization). */
   extraHeaders?: readonly string[];
 }
 

@@ -5,11 +5,11 @@ import { cleanError } from "./errors.js";
 import type { Upstream } from "./upstreams.js";
 
 /**
- * Request headers that travel on to the services: identity (until tokens
- * replace `x-user-id`, both) and W3C trace context. Nothing else crosses:
+ * Request headers that travel on to the services: the bearer token (the
+ * services verify it) and W3C trace context. Nothing else crosses:
  * hop-by-hop and protocol headers belong to each leg.
  */
-export const FORWARDED_HEADERS = ["authorization", "x-user-id", "traceparent", "tracestate"] as const;
+export const FORWARDED_HEADERS = ["authorization", "traceparent", "tracestate"] as const;
 
 /** What the forwarder needs to know about the incoming call, whatever its protocol. */
 export interface CallInfo {

@@ -30,6 +30,7 @@ import type { Forwarder } from "./forward.js";
 import { matchPath, parsePathTemplate } from "./path-template.js";
 import { RestTranscoder, restRoutes } from "./rest.js";
 import { closedPort, eventually, failure, LOCAL, silent, sleep, startServices, startTestGateway } from "./test-support.js";
+import { authHeader } from "../services/runtime/auth/testing.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -110,17 +111,18 @@ const PROTOCOLS: Record<string, (baseUrl: string) => Transport> = {
 };
 
 const FORWARDED = {
-  authorization: "Bearer token-1",
-  "x-user-id": "alice",
+  authorization: "", // a valid token, signed in beforeAll (the stand-in verifies it)
   traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
   tracestate: "vendor=value",
 };
-const NOT_FORWARDED = { cookie: "session=secret", "x-internal": "1" };
+// x-user-id was the development identity before tokens: no longer trusted, so not forwarded.
+const NOT_FORWARDED = { cookie: "session=secret", "x-internal": "1", "x-user-id": "alice" };
 
 describe("forwarding to an upstream", () => {
   let upstream: Awaited<ReturnType<typeof startRecordingUpstream>>;
   let gw: Awaited<ReturnType<typeof startTestGateway>>;
   beforeAll(async () => {
+    FORWARDED.authorization = (await authHeader("alice")).authorization;
     upstream = await startRecordingUpstream();
     gw = await startTestGateway({ EVENTS_URL: upstream.url, NOTIFICATIONS_URL: upstream.url, BOOKINGS_URL: "none", MAX_DEADLINE_MS: "30000" });
   });

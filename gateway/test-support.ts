@@ -8,6 +8,7 @@ import { MemoryMessageBus } from "../services/messaging/memory.js";
 import { EnvReader } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logger.js";
 import type { RunningService } from "../services/runtime/server.js";
+import { TEST_AUTH_ENV } from "../services/runtime/auth/testing.js";
 import { readGatewayConfig, startGateway } from "./app.js";
 
 /** Quiet unless TEST_LOGS is set. */
@@ -34,7 +35,8 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-export const LOCAL = { HOST: "127.0.0.1", PORT: "0", ADMIN_PORT: "0", HEALTH_CHECK_INTERVAL_MS: "100" };
+/** Free ports, quick health checks, and the test suite's token secret. */
+export const LOCAL = { HOST: "127.0.0.1", PORT: "0", ADMIN_PORT: "0", HEALTH_CHECK_INTERVAL_MS: "100", ...TEST_AUTH_ENV };
 
 /** The EventService and BookingService on embedded defaults, sharing one in-process bus. */
 export async function startServices(options: { eventsPort?: number } = {}) {

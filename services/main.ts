@@ -6,6 +6,7 @@
 import { readGatewayConfig, startGateway } from "../gateway/app.js";
 import { readBookingsConfig, startBookingsService } from "./bookings/app.js";
 import { readEventsConfig, startEventsService } from "./events/app.js";
+import type { Logger } from "./runtime/logger.js";
 import { runMain } from "./runtime/main.js";
 
 runMain((env) => {
@@ -20,4 +21,9 @@ runMain((env) => {
   if (!env.optionalString("NOTIFICATIONS_URL")) gateway.upstreams.notifications = undefined;
   env.done();
   return [() => startEventsService(events), () => startBookingsService(bookings), () => startGateway(gateway)];
-});
+}, tokenHint);
+
+/** Reads are open; writes need a bearer token: say how to get one. */
+function tokenHint(logger: Logger): void {
+  logger.info("mutating RPCs need a bearer token: TOKEN=$(npm run --silent token -- --user alice) (add --admin to create locations and events), then send 'authorization: Bearer $TOKEN'");
+}

@@ -6,6 +6,7 @@ import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../runtime/con
 import { createLogger } from "../runtime/logger.js";
 import { serve, startService, type RunningService } from "../runtime/server.js";
 import { openStore } from "../runtime/store.js";
+import { forwardCallerCredentials } from "../runtime/auth/propagation.js";
 import { Bookings } from "./bookings.js";
 import { BOOKINGS_ROUTING_KEYS, bookingsEventHandler } from "./consumers.js";
 import { eventLookupOverGrpc } from "./event-lookup.js";
@@ -50,7 +51,7 @@ export async function startBookingsService(config: BookingsConfig, options: Serv
   });
   const metrics = new Registry();
   let kick = () => {};
-  const events = eventLookupOverGrpc(createGrpcTransport({ baseUrl: config.eventsUrl }));
+  const events = eventLookupOverGrpc(createGrpcTransport({ baseUrl: config.eventsUrl, interceptors: [forwardCallerCredentials()] }));
   const bookings = new Bookings(repo, events, log, { staleAfterMs: config.staleAfterMs, onOutbox: () => kick() });
   const backbone = await startBackbone({
     name: `bookings${options.queueSuffix ?? ""}`,

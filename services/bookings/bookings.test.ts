@@ -23,6 +23,7 @@ import { createLogger } from "../runtime/logger.js";
 import { readEventsConfig, startEventsService } from "../events/app.js";
 import { amqpUrl, mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import { eventually, sleep } from "../../test/support/eventually.js";
+import { asAdmin, authHeader, TEST_AUTH_ENV } from "../runtime/auth/testing.js";
 import { readBookingsConfig, startBookingsService } from "./app.js";
 
 const AMQP_URL = amqpUrl();
@@ -50,6 +51,7 @@ async function startMesh(opts: MeshOptions = {}) {
     PORT: "0",
     ADMIN_PORT: "0",
     HEALTH_CHECK_INTERVAL_MS: "200",
+    ...TEST_AUTH_ENV,
     ...(persistent ? { MONGODB_URL: mongodbUrl(), AMQP_URL: opts.amqpUrl! } : {}),
   };
   const eventsEnv = new EnvReader({ ...common, EVENTS_DATABASE: databases.events });
@@ -67,15 +69,14 @@ async function startMesh(opts: MeshOptions = {}) {
     bus: opts.bookingsBus ?? memoryBus,
     queueSuffix: suffix,
   });
-  const eventsClient = createClient(EventService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${events.port}` }));
-  const bookingsTransport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${bookings.port}` });
-  const as = (user: string): Client<typeof BookingService> => {
-    const client = createClient(BookingService, bookingsTransport);
-    return new Proxy(client, {
-      get: (target, method: keyof typeof client) => (req: never, options: { headers?: Record<string, string> } = {}) =>
-        (target[method] as (r: never, o: object) => unknown)(req, { ...options, headers: { ...options.headers, "x-user-id": user } }),
+  const eventsClient = createClient(EventService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${events.port}`, interceptors: [asAdmin()] }));
+  // One connection for every user; each call carries its user's bearer token.
+  const bookingsClient = createClient(BookingService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${bookings.port}` }));
+  const as = (user: string): Client<typeof BookingService> =>
+    new Proxy(bookingsClient, {
+      get: (target, method: keyof typeof bookingsClient) => async (req: never, options: { headers?: Record<string, string> } = {}) =>
+        (target[method] as (r: never, o: object) => unknown)(req, { ...options, headers: { ...options.headers, ...(await authHeader(user)) } }),
     });
-  };
   return {
     events,
     bookings,

@@ -15,6 +15,7 @@ import { createLogger } from "../runtime/logger.js";
 import type { RunningService } from "../runtime/server.js";
 import { mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import { transports } from "../../test/support/transports.js";
+import { asAdmin, authHeader, TEST_AUTH_ENV } from "../runtime/auth/testing.js";
 import { MemoryMessageBus } from "../messaging/memory.js";
 import { readEventsConfig, startEventsService } from "./app.js";
 
@@ -22,7 +23,7 @@ const HOUR = 3_600_000;
 const silent = createLogger("error", {}, () => {});
 
 function testConfig(database: string, extra: Record<string, string> = {}) {
-  const env = new EnvReader({ PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", MONGODB_URL: mongodbUrl(), EVENTS_DATABASE: database, ...extra });
+  const env = new EnvReader({ PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", MONGODB_URL: mongodbUrl(), EVENTS_DATABASE: database, ...TEST_AUTH_ENV, ...extra });
   const config = readEventsConfig(env);
   env.done();
   return config;
@@ -82,7 +83,7 @@ describe("EventService over MongoDB", () => {
   }
 
   it("reports every invalid field at once, as InvalidArgument with BadRequest details", async () => {
-    const client = createClient(EventService, transports(baseUrl)["gRPC (HTTP/2)"]!);
+    const client = createClient(EventService, transports(baseUrl, [asAdmin()])["gRPC (HTTP/2)"]!);
     const { location } = await client.createLocation(newLocation());
     const start = new Date(Date.now() + 48 * HOUR);
     const err = await client
@@ -102,7 +103,7 @@ describe("EventService over MongoDB", () => {
   });
 
   it("pages events with opaque tokens and applies name, location and time filters", async () => {
-    const client = createClient(EventService, transports(baseUrl)["Connect binary (HTTP/2)"]!);
+    const client = createClient(EventService, transports(baseUrl, [asAdmin()])["Connect binary (HTTP/2)"]!);
     const { location } = await client.createLocation(newLocation("Paging Palace"));
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) {
@@ -145,9 +146,11 @@ describe("EventService over MongoDB", () => {
     });
     const loaded = grpc.loadPackageDefinition(definition) as any;
     const client = new loaded.myevents.v1.EventService(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure());
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", (await authHeader("grpc-js-admin", { admin: true })).authorization);
     const call = <T>(method: string, req: object, deadlineMs = 5000) =>
       new Promise<T>((resolve, reject) =>
-        client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))),
+        client[method](req, metadata, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))),
       );
     try {
       const { location } = await call<any>("CreateLocation", newLocation("grpc-js Hall"));
@@ -174,8 +177,9 @@ describe("EventService over MongoDB", () => {
   });
 
   it("answers a plain HTTP JSON POST (Connect protocol) with proper status codes", async () => {
+    const admin = await authHeader("http-admin", { admin: true });
     const post = (method: string, body: unknown) =>
-      fetch(`${baseUrl}/myevents.v1.EventService/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      fetch(`${baseUrl}/myevents.v1.EventService/${method}`, { method: "POST", headers: { "content-type": "application/json", ...admin }, body: JSON.stringify(body) });
     const list = await post("ListEvents", {});
     expect(list.status).toBe(200);
     const json = (await list.json()) as { events?: unknown[] };
@@ -210,7 +214,7 @@ describe("EventService with its database unreachable", () => {
   it("starts NOT_SERVING, answers Unavailable, and is not ready", async () => {
     const env = new EnvReader({
       PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1",
-      MONGODB_URL: "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300", HEALTH_CHECK_INTERVAL_MS: "500",
+      MONGODB_URL: "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300", HEALTH_CHECK_INTERVAL_MS: "500", ...TEST_AUTH_ENV,
     });
     const config = readEventsConfig(env);
     const service = await startEventsService(config, { logger: silent, bus: new MemoryMessageBus() });
@@ -229,5 +233,5 @@ describe("EventService with its database unreachable", () => {
 // Transports are created per test so each gets fresh connections.
 function transportsLazy() {
   const names = Object.keys(transports("http://x"));
-  return Object.fromEntries(names.map((name) => [name, (url: string) => transports(url)[name]!]));
+  return Object.fromEntries(names.map((name) => [name, (url: string) => transports(url, [asAdmin()])[name]!]));
 }

@@ -1,3 +1,5 @@
+import { readAuthConfig, type AuthConfig } from "./auth/config.js";
+
 /**
  * Configuration from the environment (twelve-factor), validated up front:
  * every problem is collected and reported together, each naming the
@@ -113,6 +115,8 @@ export interface RuntimeConfig {
   shutdownTimeoutMs: number;
   /** How often dependencies (the database) are probed for health. */
   healthCheckIntervalMs: number;
+  /** How bearer tokens are verified (JWT_SECRET, JWT_JWKS_URL, ...). */
+  auth: AuthConfig;
 }
 
 /**
@@ -129,5 +133,6 @@ export function readRuntimeConfig(env: EnvReader, defaults: { port: number; admi
     maxDeadlineMs: env.int("MAX_DEADLINE_MS", 60_000, { min: 100, max: 3_600_000 }),
     shutdownTimeoutMs: env.int("SHUTDOWN_TIMEOUT_MS", 4_000, { min: 0, max: 300_000 }),
     healthCheckIntervalMs: env.int("HEALTH_CHECK_INTERVAL_MS", 2_000, { min: 100, max: 60_000 }),
+    auth: readAuthConfig(env),
   };
 }

@@ -1,5 +1,5 @@
 import { ConfigError, EnvReader } from "./config.js";
-import { createLogger } from "./logger.js";
+import { createLogger, type Logger } from "./logger.js";
 import { exitOnSignals, type RunningService } from "./server.js";
 
 /**
@@ -7,7 +7,7 @@ import { exitOnSignals, type RunningService } from "./server.js";
  * every bad variable named), start the services, stop them gracefully on
  * SIGTERM/SIGINT.
  */
-export function runMain(setup: (env: EnvReader) => Array<() => Promise<RunningService>>): void {
+export function runMain(setup: (env: EnvReader) => Array<() => Promise<RunningService>>, onStarted?: (logger: Logger) => void): void {
   const logger = createLogger("info", { service: "main" });
   let starters: Array<() => Promise<RunningService>>;
   try {
@@ -23,6 +23,7 @@ export function runMain(setup: (env: EnvReader) => Array<() => Promise<RunningSe
     const running: RunningService[] = [];
     for (const start of starters) running.push(await start());
     exitOnSignals(running, logger);
+    onStarted?.(logger);
   })().catch((err: unknown) => {
     logger.error("failed to start", { error: err });
     process.exit(1);

@@ -13,6 +13,7 @@ import { EnvReader, readRuntimeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
 import { sleep } from "../../test/support/eventually.js";
+import { asAdmin, TEST_AUTH_ENV } from "./auth/testing.js";
 
 
 /** A memory store whose GetEvent takes `delayMs`, to have calls in flight. */
@@ -33,7 +34,7 @@ afterEach(async () => {
 });
 
 async function start(opts: { delayMs?: number; env?: Record<string, string>; dependencyUp?: () => boolean; lines?: string[] } = {}) {
-  const env = new EnvReader({ PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", HEALTH_CHECK_INTERVAL_MS: "100", ...opts.env });
+  const env = new EnvReader({ PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", HEALTH_CHECK_INTERVAL_MS: "100", ...TEST_AUTH_ENV, ...opts.env });
   const config = readRuntimeConfig(env, { port: 0, adminPort: 0 });
   env.done();
   const lines = opts.lines ?? [];
@@ -46,7 +47,7 @@ async function start(opts: { delayMs?: number; env?: Record<string, string>; dep
       ? [{ name: "db", check: async () => { if (!opts.dependencyUp!()) throw new Error("db down"); } }]
       : [],
   });
-  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.port}` });
+  const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${running.port}`, interceptors: [asAdmin()] });
   return { service: running, events: createClient(EventService, transport), health: createClient(Health, transport), lines };
 }
 
@@ -130,7 +131,9 @@ describe("service process", () => {
   const tsx = ["--import", "tsx", "services/events/main.ts"];
 
   it("exits 78 naming every bad variable", async () => {
-    const child = spawn(process.execPath, tsx, { env: { ...process.env, PORT: "http", LOG_LEVEL: "loud", MONGODB_URL: "postgres://x" } });
+    const child = spawn(process.execPath, tsx, {
+      env: { ...process.env, PORT: "http", LOG_LEVEL: "loud", MONGODB_URL: "postgres://x", JWT_SECRET: "short", JWT_JWKS_URL: "ftp://keys" },
+    });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const [code] = await once(child, "exit");
@@ -138,10 +141,12 @@ describe("service process", () => {
     expect(stderr).toMatch(/PORT must be a whole number/);
     expect(stderr).toMatch(/LOG_LEVEL must be one of debug, info, warn, error/);
     expect(stderr).toMatch(/MONGODB_URL must start with mongodb:\/\//);
+    expect(stderr).toMatch(/JWT_JWKS_URL must start with https:\/\/ or http:\/\//);
+    expect(stderr).toMatch(/JWT_SECRET must be at least 32 bytes long/);
   });
 
   it("serves, then exits 0 within 5 s of SIGTERM", async () => {
-    const child = spawn(process.execPath, tsx, { env: { ...process.env, PORT: "0", ADMIN_PORT: "0", MONGODB_URL: "" } });
+    const child = spawn(process.execPath, tsx, { env: { ...process.env, PORT: "0", ADMIN_PORT: "0", MONGODB_URL: "", ...TEST_AUTH_ENV } });
     let stdout = "";
     const serving = new Promise<number>((resolve) =>
       child.stdout.on("data", (d) => {

@@ -8,7 +8,8 @@ import { createAdminServer } from "./admin.js";
 import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
-import { identityInterceptor } from "./identity.js";
+import { authInterceptor } from "./auth/interceptor.js";
+import { createTokenVerifier } from "./auth/tokens.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { observabilityInterceptor } from "./interceptors/observability.js";
 import type { Logger } from "./logger.js";
@@ -33,7 +34,7 @@ export interface StartOptions {
   /** Probed for health and readiness (e.g. the database). */
   dependencies?: Dependency[];
   logger: Logger;
-  /** Extra interceptors, run inside the shared ones (e.g. caller identity). */
+  /** Extra interceptors, run inside the shared ones (errors, auth). */
   interceptors?: Interceptor[];
   /** Runs after the servers drained, to close clients (database, broker). */
   close?: () => Promise<void>;
@@ -84,7 +85,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     interceptors: [
       observabilityInterceptor(logger, metrics),
       errorsInterceptor(),
-      identityInterceptor(),
+      authInterceptor(createTokenVerifier(config.auth, logger)),
       ...(opts.interceptors ?? []),
     ],
     readMaxBytes: config.maxRequestBytes,

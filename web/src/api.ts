@@ -15,8 +15,6 @@ export function credentialsInterceptor(session: () => Session | undefined): Inte
     const signedIn = session();
     if (signedIn) {
       req.header.set("authorization", `Bearer ${signedIn.token}`);
-      // Until the services verify tokens they take the caller from x-user-id.
-      req.header.set("x-user-id", signedIn.user);
     }
     return next(req);
   };

@@ -47,6 +47,7 @@ group("credentialsInterceptor", () => {
     await call(() => undefined);
     expect(seen[0]!.get("authorization")).toBe("Bearer t.o.k");
     expect(seen[1]!.get("authorization")).toBeNull();
+    expect(seen[0]!.get("x-user-id")).toBeNull(); // the services trust only the token
   });
 });
 
