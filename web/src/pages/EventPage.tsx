@@ -5,7 +5,7 @@ import type { Location } from "../../../gen/myevents/v1/location_pb.js";
 import type { Booking } from "../../../gen/myevents/v1/booking_pb.js";
 import { bookings, events, notifications } from "../api.js";
 import { describe, type Problem } from "../errors.js";
-import { availability, when } from "../format.js";
+import { availability, span } from "../format.js";
 import { keepSubscribed, type LiveStatus } from "../live.js";
 import { Link } from "../router.js";
 import { ErrorMessage, Field, Loading, PageTitle, SubmitButton, useSession } from "../ui.js";
@@ -81,9 +81,7 @@ export function EventPage({ id }: { id: string }) {
       <PageTitle>{event.name}</PageTitle>
       <dl className="facts">
         <dt>When</dt>
-        <dd>
-          {when(event.startTime)} – {when(event.endTime)}
-        </dd>
+        <dd>{span(event.startTime, event.endTime)}</dd>
         <dt>Where</dt>
         <dd>
           {event.hall}
