@@ -7,6 +7,7 @@ import {
   AmqpMessageBus,
   DEAD_LETTER_EXCHANGE,
   backoffMs,
+  broadcastQueueArguments,
   deadLetterQueueName,
   queueArguments,
   queueName,
@@ -14,7 +15,7 @@ import {
 } from "./amqp.js";
 import type { BusLogger } from "./amqp.js";
 import { describeMessageBusContract, eventually, message } from "./bus.contract.js";
-import type { IncomingMessage } from "./port.js";
+import type { BroadcastSubscription, IncomingMessage } from "./port.js";
 import { EXCHANGE } from "./port.js";
 import { startTcpProxy } from "./tcp-proxy.js";
 import { amqpUrl } from "../../test/support/backing.js";
@@ -310,6 +311,74 @@ describe("AmqpMessageBus", () => {
       expect(proxy.accepted).toBe(accepted);
       await expect(bus.whenConnected()).rejects.toThrow(/closed/);
     } finally {
+      await proxy.close();
+    }
+  });
+
+  it("broadcast: declares an exclusive, auto-delete classic queue per subscription, gone when it stops", async () => {
+    const { logger } = testLogger();
+    const bus = new AmqpMessageBus(AMQP_URL, logger, fast);
+    const channel = await raw.createChannel();
+    channel.on("error", () => {});
+    try {
+      await bus.whenConnected(5000);
+      const key = `${topic()}.created`;
+      const subscription = (await bus.broadcast({ name: "test-exclusive", routingKeys: [key], handle: () => {} })) as BroadcastSubscription & { queue?: string };
+      const queue = subscription.queue!;
+      expect(queue).toMatch(/^myevents\.test-exclusive\.[0-9a-f]{12}$/);
+      // Exclusive: another connection may not even look at it.
+      await expect(channel.checkQueue(queue)).rejects.toThrow(/RESOURCE_LOCKED/);
+      await subscription.stop();
+      const fresh = await raw.createChannel();
+      fresh.on("error", () => {});
+      await expect(fresh.checkQueue(queue)).rejects.toThrow(/NOT_FOUND/);
+      expect(broadcastQueueArguments()).toEqual({ "x-queue-type": "classic", "x-max-length": 10_000 });
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it("broadcast: survives losing the connection with a fresh queue, reporting the gap", async () => {
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5672));
+    const { logger } = testLogger();
+    const viaProxy = new URL(AMQP_URL);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String(proxy.port);
+    const bus = new AmqpMessageBus(viaProxy.toString(), logger, fast);
+    const publisher = new AmqpMessageBus(AMQP_URL, logger, fast); // not through the proxy
+    try {
+      await Promise.all([bus.whenConnected(5000), publisher.whenConnected(5000)]);
+      const key = `${topic()}.created`;
+      const received: string[] = [];
+      const changes: boolean[] = [];
+      const subscription = (await bus.broadcast({
+        name: "test-reconnect",
+        routingKeys: [key],
+        handle: (m) => void received.push(m.messageId),
+        onActiveChange: (active) => changes.push(active),
+      })) as BroadcastSubscription & { queue?: string };
+      const firstQueue = subscription.queue;
+      const before = message(key);
+      await publisher.publish([before]);
+      await eventually(() => expect(received).toEqual([before.messageId]));
+      expect(changes).toEqual([true]);
+
+      proxy.cut();
+      await eventually(() => expect(subscription.active).toBe(false), 3000);
+      expect(changes).toEqual([true, false]);
+      const missed = message(key);
+      await publisher.publish([missed]); // nobody listens for this subscription now
+
+      proxy.restore();
+      await eventually(() => expect(subscription.active).toBe(true), 5000);
+      expect(changes).toEqual([true, false, true]);
+      expect(subscription.queue).not.toBe(firstQueue);
+      const after = message(key);
+      await publisher.publish([after]);
+      await eventually(() => expect(received).toEqual([before.messageId, after.messageId]));
+    } finally {
+      await bus.close();
+      await publisher.close();
       await proxy.close();
     }
   });

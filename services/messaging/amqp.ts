@@ -1,10 +1,19 @@
+import { randomBytes } from "node:crypto";
 import { connect } from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { Logger } from "../runtime/logger.js";
 import { EXCHANGE } from "./port.js";
-import type { Consumer, ConsumerOptions, IncomingMessage, MessageBus, OutgoingMessage } from "./port.js";
-import { consumerSettings, isWellFormed } from "./settings.js";
-import type { ConsumerSettings } from "./settings.js";
+import type {
+  BroadcastOptions,
+  BroadcastSubscription,
+  Consumer,
+  ConsumerOptions,
+  IncomingMessage,
+  MessageBus,
+  OutgoingMessage,
+} from "./port.js";
+import { broadcastSettings, consumerSettings, isWellFormed } from "./settings.js";
+import type { BroadcastSettings, ConsumerSettings } from "./settings.js";
 
 /**
  * RabbitMQ adapter (amqplib). Topology, declared on every (re)connect:
@@ -13,6 +22,8 @@ import type { ConsumerSettings } from "./settings.js";
  *   exchange "myevents.dlx"  direct, durable: dead letters, routed by consumer name
  *   queue "myevents.<N>"     quorum, bound to N's routing keys, see queueArguments()
  *   queue "myevents.<N>.dlq" quorum, bound to "myevents.dlx" with key N
+ *   queue "myevents.<B>.<random>"  a broadcast subscription B: classic,
+ *                            exclusive, auto-delete (see broadcastQueueArguments)
  *
  * One connection; a confirm channel for publishing and one channel per
  * consumer (its own prefetch, and a channel error only stops that consumer).
@@ -40,6 +51,18 @@ export function queueArguments(consumer: string, maxDeliveries: number): Record<
     "x-dead-letter-strategy": "at-least-once",
     "x-overflow": "reject-publish",
   };
+}
+
+/**
+ * Arguments of a broadcast subscription's queue (declared exclusive and
+ * auto-delete: it goes with the connection). Classic, since quorum queues
+ * cannot be exclusive. Bounded: if the process stops taking messages, the
+ * oldest are dropped (the default drop-head overflow; never reject-publish,
+ * which would make the broker refuse the publishers' messages).
+ */
+export const BROADCAST_MAX_LENGTH = 10_000;
+export function broadcastQueueArguments(): Record<string, unknown> {
+  return { "x-queue-type": "classic", "x-max-length": BROADCAST_MAX_LENGTH };
 }
 
 export interface AmqpOptions {
@@ -82,7 +105,7 @@ export class AmqpMessageBus implements MessageBus {
   private readonly opts: Required<AmqpOptions>;
   private model: ChannelModel | undefined;
   private publisher: ConfirmChannel | undefined;
-  private readonly consumers = new Set<AmqpConsumer>();
+  private readonly consumers = new Set<ChannelConsumer>();
   private connectedWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private closing: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -144,11 +167,24 @@ export class AmqpMessageBus implements MessageBus {
 
   async consume(options: ConsumerOptions): Promise<Consumer> {
     if (this.closing) throw new Error("amqp: bus closed");
-    const consumer = new AmqpConsumer(consumerSettings(options), this.log, {
+    return this.startConsumer(new WorkConsumer(consumerSettings(options), this.log, this.consumerHost()));
+  }
+
+  async broadcast(options: BroadcastOptions): Promise<BroadcastSubscription> {
+    if (this.closing) throw new Error("amqp: bus closed");
+    return this.startConsumer(new BroadcastConsumer(broadcastSettings(options), this.log, this.consumerHost()));
+  }
+
+  private consumerHost(): ConsumerHost {
+    return {
       model: () => this.model,
       backoff: (attempt) => backoffMs(attempt, this.opts.minBackoffMs, this.opts.maxBackoffMs),
       forget: (c) => this.consumers.delete(c),
-    });
+    };
+  }
+
+  /** Starts now if connected (a failure on a live connection is the caller's error), else on connect. */
+  private async startConsumer<C extends ChannelConsumer>(consumer: C): Promise<C> {
     this.consumers.add(consumer);
     const model = this.model;
     if (model) {
@@ -163,7 +199,7 @@ export class AmqpMessageBus implements MessageBus {
         }
       }
     } else {
-      this.log.warn("amqp: not connected; consumer starts on connect", { consumer: options.name });
+      this.log.warn("amqp: not connected; consumer starts on connect", { consumer: consumer.name });
     }
     return consumer;
   }
@@ -256,27 +292,44 @@ export class AmqpMessageBus implements MessageBus {
 interface ConsumerHost {
   model(): ChannelModel | undefined;
   backoff(attempt: number): number;
-  forget(consumer: AmqpConsumer): void;
+  forget(consumer: ChannelConsumer): void;
 }
 
-class AmqpConsumer implements Consumer {
+/**
+ * What both kinds of consumer share: a channel of its own (own prefetch; a
+ * channel error stops only this consumer), restarts after channel or
+ * connection loss, and a stop that lets in-flight handlers finish.
+ */
+abstract class ChannelConsumer implements Consumer {
   private channel: Channel | undefined;
   private consumerTag = "";
   private starting: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
+  protected stopping: Promise<void> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private restartAttempt = 0;
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
-    private readonly settings: ConsumerSettings,
-    private readonly log: BusLogger,
+    protected readonly settings: { name: string; prefetch: number },
+    protected readonly log: BusLogger,
     private readonly host: ConsumerHost,
   ) {}
 
   get name(): string {
     return this.settings.name;
   }
+
+  /** True while consuming. */
+  get active(): boolean {
+    return this.channel !== undefined;
+  }
+
+  /** Declares what this consumer reads from on `channel`; returns the queue's name. */
+  protected abstract declare(channel: Channel): Promise<string>;
+  /** Handles one delivery and settles it (ack or reject) on `channel`. */
+  protected abstract process(channel: Channel, msg: ConsumeMessage): Promise<void>;
+  /** Told when consuming starts (true) or stops (false). */
+  protected activeChanged(_active: boolean): void {}
 
   /** Starts consuming on `model` unless already running, starting or stopped. */
   ensureStarted(model: ChannelModel): Promise<void> {
@@ -300,24 +353,20 @@ class AmqpConsumer implements Consumer {
   }
 
   private async start(model: ChannelModel) {
-    const { name, prefetch, maxDeliveries, routingKeys } = this.settings;
+    const { name, prefetch } = this.settings;
     const channel = await model.createChannel();
     channel.on("error", (err: Error) => this.log.warn("amqp: consumer channel error", { consumer: name, error: err.message }));
     channel.once("close", () => {
       if (this.channel !== channel) return;
       this.channel = undefined;
+      this.activeChanged(false);
       // Unacked messages go back to the queue. If the connection is gone, the bus
       // restarts this consumer on reconnect; otherwise (e.g. the queue was deleted) retry here.
       if (!this.stopping) this.scheduleRestart();
     });
     try {
       await declareExchanges(channel);
-      const dlq = deadLetterQueueName(name);
-      await channel.assertQueue(dlq, { durable: true, arguments: { "x-queue-type": "quorum" } });
-      await channel.bindQueue(dlq, DEAD_LETTER_EXCHANGE, name);
-      const queue = queueName(name);
-      await channel.assertQueue(queue, { durable: true, arguments: queueArguments(name, maxDeliveries) });
-      for (const key of routingKeys) await channel.bindQueue(queue, EXCHANGE, key);
+      const queue = await this.declare(channel);
       // Per-consumer limit on unacked messages = the number of handlers running at once.
       await channel.prefetch(prefetch);
       const { consumerTag } = await channel.consume(queue, (msg) => this.onDelivery(channel, msg), { noAck: false });
@@ -328,6 +377,7 @@ class AmqpConsumer implements Consumer {
       await channel.close().catch(() => {});
       throw err;
     }
+    this.activeChanged(true);
   }
 
   private onDelivery(channel: Channel, msg: ConsumeMessage | null) {
@@ -341,7 +391,42 @@ class AmqpConsumer implements Consumer {
     this.inflight.add(handled);
   }
 
-  private async process(channel: Channel, msg: ConsumeMessage) {
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearTimeout(this.restartTimer);
+      this.host.forget(this);
+      await this.starting?.catch(() => {});
+      const channel = this.channel;
+      // Cancel first so nothing new arrives, let in-flight handlers finish and ack, then close.
+      if (channel) await channel.cancel(this.consumerTag).catch(() => {});
+      await Promise.allSettled([...this.inflight]);
+      this.channel = undefined;
+      await channel?.close().catch(() => {});
+    })();
+    return this.stopping;
+  }
+}
+
+/** A consumer of a durable work queue, with retries and a dead-letter queue (queueArguments). */
+class WorkConsumer extends ChannelConsumer {
+  declare protected readonly settings: ConsumerSettings;
+
+  constructor(settings: ConsumerSettings, log: BusLogger, host: ConsumerHost) {
+    super(settings, log, host);
+  }
+
+  protected async declare(channel: Channel): Promise<string> {
+    const { name, maxDeliveries, routingKeys } = this.settings;
+    const dlq = deadLetterQueueName(name);
+    await channel.assertQueue(dlq, { durable: true, arguments: { "x-queue-type": "quorum" } });
+    await channel.bindQueue(dlq, DEAD_LETTER_EXCHANGE, name);
+    const queue = queueName(name);
+    await channel.assertQueue(queue, { durable: true, arguments: queueArguments(name, maxDeliveries) });
+    for (const key of routingKeys) await channel.bindQueue(queue, EXCHANGE, key);
+    return queue;
+  }
+
+  protected async process(channel: Channel, msg: ConsumeMessage) {
     const message = decode(msg);
     if (!message) {
       this.log.warn("amqp: malformed message (no messageId, type or timestamp); dead-lettering it", {
@@ -372,20 +457,50 @@ class AmqpConsumer implements Consumer {
     // this point means redelivery (at least once; consumers deduplicate by messageId).
     settle(() => channel.ack(msg));
   }
+}
 
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      clearTimeout(this.restartTimer);
-      this.host.forget(this);
-      await this.starting?.catch(() => {});
-      const channel = this.channel;
-      // Cancel first so nothing new arrives, let in-flight handlers finish and ack, then close.
-      if (channel) await channel.cancel(this.consumerTag).catch(() => {});
-      await Promise.allSettled([...this.inflight]);
-      this.channel = undefined;
-      await channel?.close().catch(() => {});
-    })();
-    return this.stopping;
+/**
+ * A broadcast subscription: on every (re)start a fresh exclusive,
+ * auto-delete queue ("myevents.<name>.<random>"; a new name, because the
+ * broker may not yet have noticed that the old connection is gone, and
+ * would refuse to hand its exclusive queue to a new one).
+ */
+class BroadcastConsumer extends ChannelConsumer implements BroadcastSubscription {
+  declare protected readonly settings: BroadcastSettings;
+  private queueName: string | undefined;
+
+  constructor(settings: BroadcastSettings, log: BusLogger, host: ConsumerHost) {
+    super(settings, log, host);
+  }
+
+  /** The current queue's name (inspection and tests); undefined before the first start. */
+  get queue(): string | undefined {
+    return this.queueName;
+  }
+
+  protected override activeChanged(active: boolean): void {
+    if (active || !this.stopping) this.settings.onActiveChange?.(active);
+  }
+
+  protected async declare(channel: Channel): Promise<string> {
+    const queue = `${queueName(this.settings.name)}.${randomBytes(6).toString("hex")}`;
+    await channel.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false, arguments: broadcastQueueArguments() });
+    for (const key of this.settings.routingKeys) await channel.bindQueue(queue, EXCHANGE, key);
+    this.queueName = queue;
+    return queue;
+  }
+
+  protected async process(channel: Channel, msg: ConsumeMessage) {
+    const message = decode(msg);
+    try {
+      // Called here, synchronously from the delivery callback: in delivery order.
+      if (message) await this.settings.handle(message);
+      else this.log.warn("amqp: malformed broadcast message dropped", { consumer: this.name, routingKey: msg.fields.routingKey });
+    } catch (err) {
+      this.log.warn("amqp: broadcast handler failed; message dropped", { consumer: this.name, messageId: message?.messageId, error: err });
+    }
+    // Acked either way: a copy for live listeners is not worth a redelivery loop.
+    settle(() => channel.ack(msg));
   }
 }
 

@@ -286,12 +286,119 @@ export function describeMessageBusContract(adapter: string, open: () => Promise<
       await eventually(() => expect(ids(received)).toEqual([m.messageId]));
     });
 
-    it("answers ping while open; after close() ping, publish and consume reject", async () => {
+    it("answers ping while open; after close() ping, publish, consume and broadcast reject", async () => {
       await fx.bus.ping();
       await fx.bus.close();
       await expect(fx.bus.ping()).rejects.toThrow();
       await expect(fx.bus.publish([message(`${topic()}.x`)])).rejects.toThrow();
       await expect(fx.bus.consume({ name: unique("closed"), routingKeys: ["x"], handle: async () => {} })).rejects.toThrow();
+      await expect(fx.bus.broadcast({ name: "closed", routingKeys: ["x"], handle: () => {} })).rejects.toThrow();
+    });
+
+    describe("broadcast subscriptions", () => {
+      /** A broadcast subscription that records what it receives. */
+      async function listener(routingKeys: string[], name = "test-listener") {
+        const received: IncomingMessage[] = [];
+        const subscription = await fx.bus.broadcast({ name, routingKeys, handle: (m) => void received.push(m) });
+        return { received, subscription };
+      }
+
+      it("gives every subscription its own copy of every matching message, in publish order, beside work queues", async () => {
+        const t = topic();
+        // The same name twice: unlike consume(), broadcast never shares a queue.
+        const a = await listener([`${t}.*`], "test-same");
+        const b = await listener([`${t}.*`], "test-same");
+        const work = await recorder(unique("work"), [`${t}.*`]);
+        expect(a.subscription.active).toBe(true);
+        const batch = Array.from({ length: 20 }, (_, i) => message(i % 2 ? `${t}.created` : `${t}.cancelled`));
+        await fx.bus.publish(batch);
+        const expected = batch.map((m) => m.messageId);
+        await eventually(() => {
+          expect(ids(a.received)).toEqual(expected);
+          expect(ids(b.received)).toEqual(expected);
+          expect(ids(work.received).sort()).toEqual([...expected].sort());
+        });
+        expect(a.received[0]).toMatchObject({ routingKey: batch[0]!.routingKey, type: batch[0]!.type, deliveryCount: 1 });
+        expect([...a.received[0]!.body]).toEqual([...batch[0]!.body]);
+      });
+
+      it("routes by key: exact, * and #", async () => {
+        const t = topic();
+        const end = `${t}.end`;
+        const exact = await listener([`${t}.created`, end]);
+        const star = await listener([`${t}.*`]);
+        const hash = await listener([`${t}.#`]);
+        const [created, deep, last] = [message(`${t}.created`), message(`${t}.created.again`), message(end)];
+        await fx.bus.publish([created, deep, last]);
+        await eventually(() => {
+          for (const l of [exact, star, hash]) expect(ids(l.received)).toContain(last.messageId);
+        });
+        expect(ids(exact.received)).toEqual([created.messageId, last.messageId]);
+        expect(ids(star.received)).toEqual([created.messageId, last.messageId]);
+        expect(ids(hash.received)).toEqual([created.messageId, deep.messageId, last.messageId]);
+      });
+
+      it("keeps nothing from before it subscribed or after it stopped", async () => {
+        const key = `${topic()}.created`;
+        const before = message(key);
+        await fx.bus.publish([before]);
+        const early = await listener([key]);
+        const during = message(key);
+        await fx.bus.publish([during]);
+        await eventually(() => expect(ids(early.received)).toEqual([during.messageId]));
+        await early.subscription.stop();
+        expect(early.subscription.active).toBe(false);
+
+        const witness = await listener([key]);
+        const after = message(key);
+        await fx.bus.publish([after]);
+        await eventually(() => expect(ids(witness.received)).toEqual([after.messageId]));
+        await sleep(50);
+        expect(ids(early.received)).toEqual([during.messageId]);
+      });
+
+      it("drops a message whose handler fails (no redelivery, no dead letter) and goes on", async () => {
+        const key = `${topic()}.created`;
+        const calls: string[] = [];
+        const [bad, good] = [message(key), message(key)];
+        await fx.bus.broadcast({
+          name: "test-failing",
+          routingKeys: [key],
+          handle: async (m) => {
+            calls.push(m.messageId);
+            if (m.messageId === bad.messageId) throw new Error("fails");
+          },
+        });
+        await fx.bus.publish([bad, good]);
+        await eventually(() => expect(calls).toEqual([bad.messageId, good.messageId]));
+        await sleep(100);
+        expect(calls).toEqual([bad.messageId, good.messageId]);
+      });
+
+      it("stop() waits for in-flight handlers", async () => {
+        const key = `${topic()}.created`;
+        const release = gate();
+        let started = false;
+        let finished = false;
+        const subscription = await fx.bus.broadcast({
+          name: "test-stop",
+          routingKeys: [key],
+          handle: async () => {
+            started = true;
+            await release.opened;
+            finished = true;
+          },
+        });
+        await fx.bus.publish([message(key)]);
+        await eventually(() => expect(started).toBe(true));
+        let stopped = false;
+        const stopping = subscription.stop().then(() => (stopped = true));
+        await sleep(50);
+        expect(stopped).toBe(false);
+        release.open();
+        await stopping;
+        expect(finished).toBe(true);
+      });
     });
   });
 }

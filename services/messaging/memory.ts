@@ -1,19 +1,29 @@
-import type { Consumer, ConsumerOptions, IncomingMessage, MessageBus, OutgoingMessage } from "./port.js";
-import { consumerSettings, isWellFormed } from "./settings.js";
-import type { ConsumerSettings } from "./settings.js";
+import type {
+  BroadcastOptions,
+  BroadcastSubscription,
+  Consumer,
+  ConsumerOptions,
+  IncomingMessage,
+  MessageBus,
+  OutgoingMessage,
+} from "./port.js";
+import { broadcastSettings, consumerSettings, isWellFormed } from "./settings.js";
+import type { BroadcastSettings, ConsumerSettings } from "./settings.js";
 
 /**
  * In-process bus for the embedded default (every service in one process).
  * Mirrors the RabbitMQ adapter: topic routing into one queue per consumer
  * name (several consumers of a name compete for its messages), queues that
  * keep messages while no consumer runs, prefetch-bounded concurrency,
- * redelivery until `maxDeliveries`, then a per-name dead-letter list.
- * Timestamps are truncated to the second, as AMQP carries them. Nothing
+ * redelivery until `maxDeliveries`, then a per-name dead-letter list;
+ * broadcast subscriptions get their own copy of what is published while
+ * they listen. Timestamps are truncated to the second, as AMQP carries them. Nothing
  * survives the process.
  */
 export class MemoryMessageBus implements MessageBus {
   private readonly queues = new Map<string, Queue>();
   private readonly consumers = new Set<MemoryConsumer>();
+  private readonly broadcasts = new Set<MemoryBroadcast>();
   private closed = false;
   private dispatchScheduled = false;
 
@@ -34,6 +44,7 @@ export class MemoryMessageBus implements MessageBus {
           queue.ready.push({ message, attempts: 0 });
         }
       }
+      for (const listener of this.broadcasts) listener.offer(message);
     }
     this.scheduleDispatch();
   }
@@ -59,13 +70,20 @@ export class MemoryMessageBus implements MessageBus {
     return consumer;
   }
 
+  async broadcast(options: BroadcastOptions): Promise<BroadcastSubscription> {
+    if (this.closed) throw new Error("memory bus: closed");
+    const listener = new MemoryBroadcast(broadcastSettings(options), () => this.scheduleDispatch(), (b) => this.broadcasts.delete(b));
+    this.broadcasts.add(listener);
+    return listener;
+  }
+
   async ping(): Promise<void> {
     if (this.closed) throw new Error("memory bus: closed");
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.consumers].map((c) => c.stop()));
+    await Promise.all([...this.consumers, ...this.broadcasts].map((c) => c.stop()));
   }
 
   /** Messages given up on for consumer `name`, oldest first (inspection and tests). */
@@ -80,6 +98,7 @@ export class MemoryMessageBus implements MessageBus {
     setImmediate(() => {
       this.dispatchScheduled = false;
       for (const queue of this.queues.values()) queue.dispatch();
+      for (const listener of this.broadcasts) listener.dispatch();
     });
   }
 }
@@ -162,6 +181,57 @@ class MemoryConsumer implements Consumer {
     this.stopping ??= (async () => {
       this.queue.consumers = this.queue.consumers.filter((c) => c !== this);
       this.forget(this);
+      await Promise.allSettled([...this.inflight]);
+    })();
+    return this.stopping;
+  }
+}
+
+/**
+ * A broadcast subscription: its own queue of what was published while it
+ * listens, handed to the handler in order, at most `prefetch` at once; a
+ * failed or malformed message is dropped (no redelivery, no dead letters),
+ * like the RabbitMQ adapter's exclusive queue.
+ */
+class MemoryBroadcast implements BroadcastSubscription {
+  private readonly ready: OutgoingMessage[] = [];
+  private readonly inflight = new Set<Promise<void>>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: BroadcastSettings,
+    private readonly wake: () => void,
+    private readonly forget: (listener: MemoryBroadcast) => void,
+  ) {}
+
+  get active(): boolean {
+    return this.stopping === undefined;
+  }
+
+  offer(message: OutgoingMessage) {
+    if (this.active && this.settings.routingKeys.some((pattern) => topicMatches(pattern, message.routingKey))) this.ready.push(message);
+  }
+
+  dispatch() {
+    while (this.active && this.ready.length > 0 && this.inflight.size < this.settings.prefetch) {
+      const message = this.ready.shift()!;
+      const incoming: IncomingMessage = { ...message, body: message.body.slice(), deliveryCount: 1 };
+      const run: Promise<void> = (async () => {
+        if (isWellFormed(incoming)) await this.settings.handle(incoming);
+      })()
+        .catch(() => {}) // dropped: a broadcast copy is never redelivered
+        .finally(() => {
+          this.inflight.delete(run);
+          this.wake();
+        });
+      this.inflight.add(run);
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.forget(this);
+      this.ready.length = 0;
       await Promise.allSettled([...this.inflight]);
     })();
     return this.stopping;

@@ -9,6 +9,12 @@
  * "booking.confirmed", "booking.cancelled". Each consuming service has one
  * durable quorum queue bound to the keys it needs, and a dead-letter queue
  * that receives a message after `maxDeliveries` failed attempts.
+ *
+ * Besides these work queues, a process may listen to the exchange with a
+ * broadcast subscription: a queue of its own that lives only while it
+ * listens (RabbitMQ: exclusive, auto-delete), so every subscriber sees every
+ * matching message. For live fan-out (notifications), not for work that
+ * must happen: nothing is kept while it is not listening.
  */
 
 export const EXCHANGE = "myevents";
@@ -61,9 +67,41 @@ export interface Consumer {
   stop(): Promise<void>;
 }
 
+export interface BroadcastOptions {
+  /** Listener's name, for logs and the queue name ("myevents.<name>.<random>"). */
+  name: string;
+  routingKeys: string[];
+  /** Unacknowledged messages in flight at once (broker-side backpressure). */
+  prefetch?: number;
+  /**
+   * Handles one message; called in delivery order. A throw is logged and the
+   * message dropped: a broadcast copy is never redelivered or dead-lettered.
+   */
+  handle(message: IncomingMessage): void | Promise<void>;
+  /**
+   * Called with false when the subscription stops receiving (its queue went
+   * with the lost connection: what is published until it is back is missed
+   * by this listener) and with true once it receives again.
+   */
+  onActiveChange?(active: boolean): void;
+}
+
+export interface BroadcastSubscription extends Consumer {
+  /** True while messages arrive: queue declared, bound and consumed. */
+  readonly active: boolean;
+}
+
 export interface MessageBus extends Publisher {
   /** Declares the consumer's queues and starts delivering; survives reconnects. */
   consume(options: ConsumerOptions): Promise<Consumer>;
+  /**
+   * A copy of every matching message published from now on, in a queue of
+   * this subscription's own that exists only while it listens (each
+   * subscription, in any process, gets its own copy). Survives reconnects
+   * by declaring a fresh queue; messages published meanwhile are missed
+   * (see onActiveChange).
+   */
+  broadcast(options: BroadcastOptions): Promise<BroadcastSubscription>;
   /** Resolves while the broker connection is up; rejects otherwise (health checks). */
   ping(): Promise<void>;
   /** Resolves once connected (at once for an in-process bus); rejects after timeoutMs. */

@@ -12,18 +12,30 @@ import type { Logger } from "./logger.js";
 /** The in-process bus of `npm start`, shared by every service in that process. */
 let sharedMemoryBus: MemoryMessageBus | undefined;
 
+export interface OpenedBus {
+  bus: MessageBus;
+  /** The broker for health and readiness (none for a shared or in-process bus). */
+  dependencies: Dependency[];
+  /** Closes the bus if this service owns it. */
+  close(): Promise<void>;
+}
+
 /**
- * RabbitMQ when AMQP_URL is set, else the in-process bus (which only
- * connects services running in the same process).
+ * The bus given by the caller (tests; not closed here), else RabbitMQ when
+ * AMQP_URL is set, else the in-process bus (which only connects services
+ * running in the same process).
  */
-function messageBus(amqpUrl: string | undefined, logger: Logger): { bus: MessageBus; shared: boolean } {
+export function openMessageBus(amqpUrl: string | undefined, logger: Logger, given?: MessageBus): OpenedBus {
+  const shared = (bus: MessageBus): OpenedBus => ({ bus, dependencies: [], close: async () => {} });
+  if (given) return shared(given);
   if (amqpUrl) {
     logger.info("message bus", { kind: "rabbitmq", url: redact(amqpUrl) });
-    return { bus: new AmqpMessageBus(amqpUrl, logger), shared: false };
+    const bus = new AmqpMessageBus(amqpUrl, logger);
+    return { bus, dependencies: [{ name: "rabbitmq", check: () => bus.ping() }], close: () => bus.close() };
   }
   logger.info("message bus", { kind: "in-process" });
   sharedMemoryBus ??= new MemoryMessageBus();
-  return { bus: sharedMemoryBus, shared: true };
+  return shared(sharedMemoryBus);
 }
 
 export interface BackboneOptions {
@@ -57,7 +69,8 @@ export interface Backbone {
 }
 
 export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
-  const { bus, shared } = opts.bus ? { bus: opts.bus, shared: true } : messageBus(opts.amqpUrl, opts.logger);
+  const opened = openMessageBus(opts.amqpUrl, opts.logger, opts.bus);
+  const { bus } = opened;
   const relay = new OutboxRelay(opts.outbox, bus, opts.logger, { registry: opts.metrics });
   // Give the broker a moment at start, so the consumer's queue is declared
   // and bound before the service takes calls; if it is down, start anyway
@@ -71,11 +84,11 @@ export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
   relay.start();
   return {
     relay,
-    dependencies: shared ? [] : [{ name: "rabbitmq", check: () => bus.ping() }],
+    dependencies: opened.dependencies,
     async close() {
       await consumer?.stop();
       await relay.stop();
-      if (!shared) await bus.close();
+      await opened.close();
     },
   };
 }
