@@ -3,11 +3,15 @@ import type { SubscribeResponse } from "../../gen/myevents/v1/notification_servi
 export type LiveStatus = { state: "connecting" } | { state: "live" } | { state: "reconnecting"; inMs: number; reason: string };
 
 export interface LiveOptions {
-  /** Opens the stream (NotificationService.Subscribe); calls `opened` when the server answers. */
-  subscribe: (signal: AbortSignal, opened: () => void) => AsyncIterable<SubscribeResponse>;
+  /** Opens the stream (NotificationService.Subscribe). */
+  subscribe: (signal: AbortSignal) => AsyncIterable<SubscribeResponse>;
   onMessage: (message: SubscribeResponse) => void;
   onStatus: (status: LiveStatus) => void;
-  /** Called when a stream opens again after a gap: changes may have been missed, reload. */
+  /**
+   * Called on each stream's first message: the server sends a heartbeat
+   * once the subscription is registered, so every later change will
+   * arrive, and anything before it may have been missed: reload now.
+   */
   onResync?: () => void;
   signal: AbortSignal;
   /** First retry delay; doubles per failed attempt up to maxDelayMs. */
@@ -29,18 +33,18 @@ export async function keepSubscribed(options: LiveOptions): Promise<void> {
   const random = options.random ?? Math.random;
   const { signal } = options;
   let failures = 0;
-  let gap = false;
   while (!signal.aborted) {
     options.onStatus({ state: "connecting" });
     let reason = "the stream ended";
-    const opened = () => {
-      options.onStatus({ state: "live" });
-      if (gap) options.onResync?.();
-      gap = false;
-    };
+    let first = true;
     try {
-      for await (const message of options.subscribe(signal, opened)) {
-        failures = 0; // delivering, so healthy: the next break starts the backoff afresh
+      for await (const message of options.subscribe(signal)) {
+        if (first) {
+          first = false;
+          failures = 0; // a working stream: the next break starts the backoff afresh
+          options.onStatus({ state: "live" });
+          options.onResync?.();
+        }
         options.onMessage(message);
       }
     } catch (err) {
@@ -48,7 +52,6 @@ export async function keepSubscribed(options: LiveOptions): Promise<void> {
       reason = err instanceof Error ? err.message : String(err);
     }
     if (signal.aborted) return;
-    gap = true;
     // "Equal jitter": between half and all of the capped exponential delay,
     // so reconnecting pages spread out but none hammers the server.
     const ceiling = Math.min(max, base * 2 ** failures);

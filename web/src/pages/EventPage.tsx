@@ -44,15 +44,26 @@ export function EventPage({ id }: { id: string }) {
         events.getLocation({ id: loaded.locationId }, { signal: abort.signal }).then((r) => setLocation(r.location), () => undefined);
       }
     });
+    // A reload answered after a newer change arrived on the stream would
+    // show stale seats (the EventService learns of bookings a moment later).
+    let changes = 0;
+    const resync = () => {
+      const seen = changes;
+      void events.getEvent({ id }, { signal: abort.signal }).then(
+        (res) => changes === seen && res.event && setEvent(res.event),
+        () => undefined,
+      );
+    };
     void keepSubscribed({
       signal: abort.signal,
-      subscribe: (signal, opened) => notifications.subscribe({ eventIds: [id] }, { signal, onHeader: opened }),
+      subscribe: (signal) => notifications.subscribe({ eventIds: [id] }, { signal }),
       onStatus: setLive,
-      onResync: () => void load(abort.signal),
+      onResync: resync,
       onMessage: (message) => {
         const change = message.change;
         if (change.case === "eventChange" || change.case === "bookingChange") {
           if (change.value.eventId !== id) return;
+          changes++;
           const seats = change.value.seatsAvailable;
           const state = change.case === "eventChange" ? change.value.state : undefined;
           setEvent((current) => current && { ...current, seatsAvailable: seats, state: state || current.state });
