@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildWeb } from "../../scripts/build-web.js";
 import { eventually } from "../support/eventually.js";
-import { ARTIFACTS, launchChromium, screenshot, signIn } from "./browser.js";
+import { ARTIFACTS, launchChromium, newPerson, screenshot, signIn } from "./browser.js";
 import { startMesh, tokenFor } from "./mesh.js";
 
 const HOUR = 3_600_000;
@@ -44,8 +44,8 @@ describe("web app in Chromium", () => {
     await mesh.bookingsAs("carol").createBooking({ eventId: soldOut.id, seats: 2, requestId: `fill-${tag}` });
     // The EventService learns of bookings through RabbitMQ.
     await eventually(async () => expect((await mesh.admin.getEvent({ id: soldOut.id })).event?.seatsAvailable).toBe(0));
-    alice = await browser.newContext({ viewport: PHONE });
-    bob = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    alice = await newPerson(browser, { viewport: PHONE });
+    bob = await newPerson(browser, { viewport: { width: 1100, height: 800 } });
   }, 180_000);
 
   afterAll(async () => {
@@ -139,4 +139,57 @@ describe("web app in Chromium", () => {
       await copyFile(path.join(ARTIFACTS, "04-booking-confirmed.png"), "docs/screenshot.png");
     }
   });
+
+  it("lets an administrator create a location with halls and an event in it; others are told they need admin", async () => {
+    const visitor = await newPerson(browser, { viewport: PHONE });
+    const page = await visitor.newPage();
+    await signIn(page, mesh.url, await tokenFor("dave"));
+    await page.goto(`${mesh.url}/admin`);
+    const locationForm = page.getByRole("region", { name: "New location" });
+    await locationForm.getByLabel("Name", { exact: true }).fill(`Club ${tag}`);
+    await locationForm.getByLabel("Country").fill("fr");
+    await locationForm.getByLabel("Hall 1 name").fill("Cellar");
+    await locationForm.getByLabel("Hall 1 capacity").fill("40");
+    await locationForm.getByRole("button", { name: "Create location" }).click();
+    await locationForm.getByRole("alert").filter({ hasText: "needs an administrator" }).waitFor();
+    await visitor.close();
+
+    const admin = await newPerson(browser, { viewport: PHONE });
+    const adminPage = await admin.newPage();
+    await signIn(adminPage, mesh.url, await tokenFor("ada", { admin: true }));
+    await adminPage.goto(`${mesh.url}/admin`);
+    const newLocation = adminPage.getByRole("region", { name: "New location" });
+    await newLocation.getByLabel("Name", { exact: true }).fill(`Club ${tag}`);
+    await newLocation.getByLabel("Country").fill("fr");
+    await newLocation.getByLabel("Hall 1 name").fill("Cellar");
+    await newLocation.getByLabel("Hall 1 capacity").fill("40");
+    await newLocation.getByRole("button", { name: "Add a hall" }).click();
+    await newLocation.getByLabel("Hall 2 name").fill("Roof");
+    await newLocation.getByLabel("Hall 2 capacity").fill("0");
+    await newLocation.getByRole("button", { name: "Create location" }).click();
+    // The service's field violation lands on the field it names.
+    const capacity = newLocation.getByLabel("Hall 2 capacity");
+    await newLocation.getByText("must be between 1 and", { exact: false }).waitFor();
+    expect(await capacity.getAttribute("aria-invalid")).toBe("true");
+    await capacity.fill("25");
+    await newLocation.getByRole("button", { name: "Create location" }).click();
+    await newLocation.getByRole("status").filter({ hasText: `Created location Club ${tag} with 2 halls` }).waitFor();
+
+    const newEvent = adminPage.getByRole("region", { name: "New event" });
+    await newEvent.getByLabel("Name", { exact: true }).fill(`Chanson ${tag}`);
+    await newEvent.getByLabel("Location").selectOption({ label: `Club ${tag}` });
+    await newEvent.getByLabel("Hall", { exact: true }).selectOption({ label: "Roof (25 seats)" });
+    const local = (inHours: number) => new Date(Date.now() + inHours * HOUR - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await newEvent.getByLabel("Starts").fill(local(24));
+    await newEvent.getByLabel("Ends").fill(local(26));
+    await newEvent.getByRole("button", { name: "Create event" }).click();
+    await newEvent.getByRole("status").filter({ hasText: `Created Chanson ${tag}` }).waitFor();
+    await screenshot(adminPage, "10-admin-created");
+
+    await newEvent.getByRole("link", { name: `Chanson ${tag}` }).click();
+    await adminPage.getByRole("heading", { level: 1, name: `Chanson ${tag}` }).waitFor();
+    expect(await adminPage.locator("#seats").textContent()).toBe("25 of 25 seats left");
+    await adminPage.getByText(`Roof, Club ${tag} (FR)`).waitFor(); // the location, loaded after the event
+    await admin.close();
+  }, 90_000);
 });

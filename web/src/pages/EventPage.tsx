@@ -95,8 +95,8 @@ export function EventPage({ id }: { id: string }) {
         <dd>{span(event.startTime, event.endTime)}</dd>
         <dt>Where</dt>
         <dd>
-          {event.hall}
-          {location && `, ${location.name}, ${location.address} (${location.country})`}
+          {[event.hall, location?.name, location?.address].filter(Boolean).join(", ")}
+          {location && ` (${location.country})`}
         </dd>
         <dt>Seats</dt>
         <dd>
