@@ -141,28 +141,26 @@ describe("web app in Chromium", () => {
   });
 
   it("lets an administrator create a location with halls and an event in it; others are told they need admin", async () => {
-    const visitor = await newPerson(browser, { viewport: PHONE });
-    const page = await visitor.newPage();
-    await signIn(page, mesh.url, await tokenFor("dave"));
-    await page.goto(`${mesh.url}/admin`);
-    const locationForm = page.getByRole("region", { name: "New location" });
-    await locationForm.getByLabel("Name", { exact: true }).fill(`Club ${tag}`);
-    await locationForm.getByLabel("Country").fill("fr");
-    await locationForm.getByLabel("Hall 1 name").fill("Cellar");
-    await locationForm.getByLabel("Hall 1 capacity").fill("40");
-    await locationForm.getByRole("button", { name: "Create location" }).click();
-    await locationForm.getByRole("alert").filter({ hasText: "needs an administrator" }).waitFor();
-    await visitor.close();
+    // The Manage page as `token`'s holder, with the new location's first hall filled in.
+    const manage = async (token: string) => {
+      const context = await newPerson(browser, { viewport: PHONE });
+      const page = await context.newPage();
+      await signIn(page, mesh.url, token);
+      await page.goto(`${mesh.url}/admin`);
+      const form = page.getByRole("region", { name: "New location" });
+      await form.getByLabel("Name", { exact: true }).fill(`Club ${tag}`);
+      await form.getByLabel("Country").fill("fr");
+      await form.getByLabel("Hall 1 name").fill("Cellar");
+      await form.getByLabel("Hall 1 capacity").fill("40");
+      return { context, page, form };
+    };
 
-    const admin = await newPerson(browser, { viewport: PHONE });
-    const adminPage = await admin.newPage();
-    await signIn(adminPage, mesh.url, await tokenFor("ada", { admin: true }));
-    await adminPage.goto(`${mesh.url}/admin`);
-    const newLocation = adminPage.getByRole("region", { name: "New location" });
-    await newLocation.getByLabel("Name", { exact: true }).fill(`Club ${tag}`);
-    await newLocation.getByLabel("Country").fill("fr");
-    await newLocation.getByLabel("Hall 1 name").fill("Cellar");
-    await newLocation.getByLabel("Hall 1 capacity").fill("40");
+    const visitor = await manage(await tokenFor("dave"));
+    await visitor.form.getByRole("button", { name: "Create location" }).click();
+    await visitor.form.getByRole("alert").filter({ hasText: "needs an administrator" }).waitFor();
+    await visitor.context.close();
+
+    const { context: admin, page: adminPage, form: newLocation } = await manage(await tokenFor("ada", { admin: true }));
     await newLocation.getByRole("button", { name: "Add a hall" }).click();
     await newLocation.getByLabel("Hall 2 name").fill("Roof");
     await newLocation.getByLabel("Hall 2 capacity").fill("0");
