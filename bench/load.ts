@@ -3,6 +3,7 @@
 // {type:"run", calls, concurrency} → {type:"done", ...LoadResult}.
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
+import { ADMIN_ROLE, signToken } from "../services/runtime/auth/tokens.js";
 import { loadEventService } from "./lib.js";
 
 export interface LoadResult {
@@ -19,17 +20,22 @@ type Unary = (req: object, cb: (err: grpc.ServiceError | null, res?: any) => voi
 
 const Client = loadEventService();
 const client = new Client(`127.0.0.1:${process.env.TARGET_PORT}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Unary>;
-const call = (method: string, req: object): Promise<any> =>
-  new Promise((resolve, reject) => client[method]!.call(client, req, (err, res) => (err ? reject(err) : resolve(res))));
+type UnaryWithMetadata = (req: object, metadata: grpc.Metadata, cb: (err: grpc.ServiceError | null, res?: any) => void) => void;
+const call = (method: string, req: object, metadata = new grpc.Metadata()): Promise<any> =>
+  new Promise((resolve, reject) =>
+    (client[method] as unknown as UnaryWithMetadata).call(client, req, metadata, (err, res) => (err ? reject(err) : resolve(res))),
+  );
 
 let eventId = "00000000-0000-4000-8000-000000000000";
 if (process.env.SEED === "1") {
-  // The project's store starts empty: create the event that GetEvent reads.
-  const { location } = await call("createLocation", { location: { name: "Bench Arena", address: "Main St 1", country: "de", halls: [{ name: "A", capacity: 100 }] } });
+  // The project's store starts empty: create the event that GetEvent reads (as an admin).
+  const admin = new grpc.Metadata();
+  admin.set("authorization", `Bearer ${await signToken(process.env.JWT_SECRET!, { subject: "bench", roles: [ADMIN_ROLE], ttlSeconds: 600 })}`);
+  const { location } = await call("createLocation", { location: { name: "Bench Arena", address: "Main St 1", country: "de", halls: [{ name: "A", capacity: 100 }] } }, admin);
   const start = Math.floor(Date.now() / 1000) + 86_400;
   const { event } = await call("createEvent", {
     event: { name: "Bench concert", locationId: location.id, hall: "A", startTime: { seconds: String(start), nanos: 0 }, endTime: { seconds: String(start + 7200), nanos: 0 } },
-  });
+  }, admin);
   eventId = event.id;
 }
 

@@ -1,6 +1,7 @@
 // Benchmark harness: `node --import tsx bench/run.ts [--quick]`.
 // Every measured server and every load client is its own child process.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -13,9 +14,12 @@ const quick = process.argv.includes("--quick");
 const A = quick ? { rounds: 2, warmup: 1_000, calls: 3_000, concurrency: 64 } : { rounds: 5, warmup: 5_000, calls: 20_000, concurrency: 64 };
 const COLD_RUNS = quick ? 1 : 3;
 
+// One HS256 secret per run: the project's server verifies, the load client signs its seeding calls.
+const BENCH_JWT_SECRET = randomBytes(32).toString("base64url");
+
 /** Children get no MongoDB/RabbitMQ: embedded defaults. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, JWT_SECRET: BENCH_JWT_SECRET, ...extra };
   for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
   return env;
 }

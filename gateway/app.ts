@@ -20,6 +20,9 @@ import { DrainingServer } from "../services/runtime/draining.js";
 import { protocolOfContentType } from "../services/runtime/interceptors/outcome.js";
 import { GatewayMetrics, recordInterceptor, recordKey, type RequestRecord } from "./metrics.js";
 import { RestTranscoder, restRoutes } from "./rest.js";
+import { ClientRateLimit, clientAddressKey, readRateLimitConfig, tooManyRequests, type RateLimitConfig } from "./rate-limit.js";
+import { createTokenVerifier } from "../services/runtime/auth/tokens.js";
+import { errorJson } from "./errors.js";
 import { StaticFiles } from "./static.js";
 import { connectUpstream, upstreamDependency } from "./upstreams.js";
 
@@ -41,6 +44,8 @@ export interface GatewayConfig {
   corsAllowedOrigins: string[];
   /** The web app's built files; served at / when the folder exists. */
   webRoot: string;
+  /** Per-client request limit; undefined: off (RATE_LIMIT_PER_SECOND=0). */
+  rateLimit?: RateLimitConfig;
 }
 
 const DEFAULT_ORIGINS = "http://localhost:8080,http://127.0.0.1:8080,http://localhost:5173";
@@ -62,7 +67,12 @@ export function readGatewayConfig(env: EnvReader, portPrefix = ""): GatewayConfi
     if (origin) corsAllowedOrigins.push(origin);
     else env.problem("CORS_ALLOWED_ORIGINS", `must list origins like https://app.example.com (or "*"), got ${JSON.stringify(entry)}`);
   }
-  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist") };
+  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist"), rateLimit: readRateLimitConfig(env) };
+}
+
+/** The peer's address: the gateway is the edge (behind a proxy, every client shares the proxy's). */
+function addressOf(req: NodeRequest): string {
+  return req.socket?.remoteAddress ?? "unknown";
 }
 
 function parseOrigin(entry: string): string | undefined {
@@ -113,12 +123,23 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   const files = StaticFiles.open(config.webRoot);
   const requests = new GatewayMetrics(metrics, logger);
   const records = new WeakMap<NodeRequest, RequestRecord>();
+  // The services verify tokens; the gateway only reads a valid one's subject to key the limit.
+  const limit = config.rateLimit && new ClientRateLimit(config.rateLimit, createTokenVerifier(runtime.auth, logger), metrics);
 
   // Everything that is not an RPC of the services: REST, unknown RPCs, files.
   const other = async (req: NodeRequest, res: NodeResponse) => {
     const record = records.get(req)!;
     const path = pathOf(req);
-    if (rest.owns(path)) return rest.handle(req, res, record);
+    const isRest = rest.owns(path);
+    const wait = limit ? await limit.admit(req.headers.authorization ?? null, addressOf(req), isRest ? "rest" : "http") : 0;
+    if (wait > 0) {
+      // REST: the JSON error every REST failure has; anything else: plain text.
+      const error = tooManyRequests(wait);
+      record.code = Code[error.code];
+      const [type, body] = isRest ? ["application/json", JSON.stringify(errorJson(error))] : ["text/plain", `${error.rawMessage}\n`];
+      return send(res, 429, { "content-type": type, "retry-after": String(wait), "cache-control": "no-store" }, body);
+    }
+    if (isRest) return rest.handle(req, res, record);
     if (RPC_PATH.test(path)) {
       // Includes the upstreams' grpc.health.v1 and reflection: not exposed.
       // gRPC and Connect clients read 404 as Unimplemented.
@@ -134,9 +155,9 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     routes: (router) => forwarder.register(router),
     // As in the services: logging and metrics outermost, so they see the
     // code the errors interceptor settled on.
-    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor()],
+    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), ...(limit ? [limit.interceptor()] : [])],
     readMaxBytes: runtime.maxRequestBytes,
-    contextValues: (req) => createContextValues().set(recordKey, records.get(req)),
+    contextValues: (req) => createContextValues().set(recordKey, records.get(req)).set(clientAddressKey, addressOf(req)),
     fallback: (req, res) => {
       other(req, res as NodeResponse).catch((err: unknown) => {
         logger.error("request failed", { path: pathOf(req), error: err });
@@ -177,6 +198,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     rest_routes: rest.routes.length,
     web_root: files.folder ?? null,
     cors_allowed_origins: config.corsAllowedOrigins,
+    rate_limit: config.rateLimit ?? "off",
     serving: health.isServing,
   });
 

@@ -67,9 +67,13 @@ export async function startServices(options: { eventsPort?: number } = {}) {
   };
 }
 
-/** A gateway on free ports; `env` overrides (upstream URLs, limits, ...). */
+/**
+ * A gateway on free ports; `env` overrides (upstream URLs, limits, ...).
+ * Its per-client rate limit is off unless `env` sets one: every test
+ * request comes from one address, and rate-limit.test.ts tests the limit.
+ */
 export async function startTestGateway(env: Record<string, string>) {
-  const reader = new EnvReader({ ...LOCAL, WEB_ROOT: "/nonexistent-web-root", ...env });
+  const reader = new EnvReader({ ...LOCAL, WEB_ROOT: "/nonexistent-web-root", RATE_LIMIT_PER_SECOND: "0", ...env });
   const config = readGatewayConfig(reader);
   reader.done();
   const gateway = await startGateway(config, { logger: silent });

@@ -7,7 +7,7 @@ import { createLogger } from "../../services/runtime/logger.js";
 import { answerStats } from "../lib.js";
 
 const config = readEventsConfig(
-  new EnvReader({ PORT: process.env.PORT ?? "0", ADMIN_PORT: process.env.ADMIN_PORT ?? "0", LOG_LEVEL: "info", HOST: "127.0.0.1" }),
+  new EnvReader({ PORT: process.env.PORT ?? "0", ADMIN_PORT: process.env.ADMIN_PORT ?? "0", LOG_LEVEL: "info", HOST: "127.0.0.1", JWT_SECRET: process.env.JWT_SECRET }),
 );
 const logger = createLogger(config.runtime.logLevel, { service: "events" });
 const running = await startEventsService(config, { logger });

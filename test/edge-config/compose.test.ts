@@ -27,7 +27,7 @@ const CLUSTER_SERVICES: Record<string, string> = {
   web: "web",
 };
 /** What a service needs before its own app.ts exists (DESIGN.md). */
-const PLANNED_ENV: Record<string, string[]> = { notifications: ["PORT", "ADMIN_PORT", "MONGODB_URL", "AMQP_URL"] };
+const PLANNED_ENV: Record<string, string[]> = { notifications: ["PORT", "ADMIN_PORT", "MONGODB_URL", "AMQP_URL", "JWT_SECRET"] };
 
 interface ComposeService {
   image?: string;
@@ -56,8 +56,9 @@ function variablesRead(service: string): string[] | undefined {
   if (!existsSync(app)) return undefined;
   const runtime = readFileSync(path.join(root, "services", "runtime", "config.ts"), "utf8");
   const readRuntime = runtime.slice(runtime.indexOf("export function readRuntimeConfig"));
+  const auth = readFileSync(path.join(root, "services", "runtime", "auth", "config.ts"), "utf8");
   const names = new Set<string>();
-  for (const text of [readFileSync(app, "utf8"), readRuntime]) {
+  for (const text of [readFileSync(app, "utf8"), readRuntime, auth]) {
     for (const m of text.matchAll(/env\.\w+\(\s*(?:"([A-Z][A-Z0-9_]*)"|`\$\{\w+\}([A-Z][A-Z0-9_]*)`)/g)) names.add((m[1] ?? m[2])!);
   }
   return [...names].sort();
@@ -97,7 +98,10 @@ describe("deploy/docker-compose.yml", () => {
       const env = s.environment ?? {};
       const read = variablesRead(name);
       // Addresses of backing services and peers, and the ports, must be explicit.
-      const required = read ? read.filter((v) => v.endsWith("_URL") || v === "PORT" || v === "ADMIN_PORT") : PLANNED_ENV[name]!;
+      // (JWT_JWKS_URL is the alternative to JWT_SECRET, which every service needs.)
+      const required = read
+        ? read.filter((v) => (v.endsWith("_URL") && v !== "JWT_JWKS_URL") || v === "PORT" || v === "ADMIN_PORT" || v === "JWT_SECRET")
+        : PLANNED_ENV[name]!;
       expect(required.filter((v) => !(v in env)), `${name} lacks`).toEqual([]);
       // ... and nothing it does not read (a typo would silently fall back to a default).
       if (read) expect(Object.keys(env).filter((v) => !read.includes(v) && !v.startsWith("NODE_")), `${name} sets unknown variables`).toEqual([]);

@@ -27,6 +27,7 @@ const FILTER_ORDER = [
   ["envoy.filters.http.grpc_web", "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"],
   ["envoy.filters.http.connect_grpc_bridge", "type.googleapis.com/envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig"],
   ["envoy.filters.http.grpc_json_transcoder", "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"],
+  ["envoy.filters.http.local_ratelimit", "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"],
   ["envoy.filters.http.router", "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"],
 ];
 
@@ -376,6 +377,23 @@ describe("envoy.yaml and the contracts", () => {
     );
     expect(list("expose_headers")).toEqual(expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin"]));
     expect(list("allow_methods")).toEqual(expect.arrayContaining(["get", "post"]));
+  });
+
+  it("limits each client's request rate, enforced, answering RESOURCE_EXHAUSTED / 429", () => {
+    const limit = edge().http_filters.find((f) => f.name === "envoy.filters.http.local_ratelimit")!.typed_config!;
+    const all = { numerator: 100, denominator: "HUNDRED" };
+    expect(limit).toMatchObject({
+      local_rate_limit_per_downstream_connection: true,
+      rate_limited_as_resource_exhausted: true,
+      filter_enabled: { default_value: all },
+      filter_enforced: { default_value: all },
+    });
+    // No status override: Envoy's default 429 is the REST answer.
+    expect(limit.status).toBeUndefined();
+    const bucket = limit.token_bucket as { max_tokens: number; tokens_per_fill: number; fill_interval: string };
+    expect(bucket.max_tokens).toBeGreaterThanOrEqual(bucket.tokens_per_fill);
+    expect(bucket.tokens_per_fill).toBeGreaterThan(0);
+    expect(bucket.fill_interval).toMatch(/^\d+(\.\d+)?s$/);
   });
 
   it("ships an envoy/myevents.pb equal to a fresh build of proto/ (else run envoy/build-descriptor.sh)", async () => {

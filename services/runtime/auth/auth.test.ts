@@ -26,14 +26,11 @@ import { readAuthConfig } from "./config.js";
 import { developmentSecret } from "./dev-secret.js";
 import { accessOf } from "./policy.js";
 import { forwardCallerCredentials } from "./propagation.js";
-import { asAdmin, asUser, TEST_AUTH_ENV, TEST_JWT_SECRET, testToken } from "./testing.js";
+import { asAdmin, asUser, TEST_AUTH_ENV, TEST_JWT_SECRET, testToken, withAuthorization } from "./testing.js";
 import { createTokenVerifier, signToken } from "./tokens.js";
 
 const HOUR = 3_600_000;
-const bearer = (authorization: string): Interceptor => (next) => (req) => {
-  req.header.set("authorization", authorization);
-  return next(req);
-};
+const bearer = withAuthorization;
 const newLocation = { location: { name: "Auth Arena", country: "DE", halls: [{ name: "Main", capacity: 1000 }] } };
 const newEvent = (locationId: string) => ({
   event: {
@@ -283,6 +280,15 @@ describe("configuration and the development secret", () => {
     expect(developmentSecret(file)).toEqual({ secret: first.secret, created: false });
     const verifier = createTokenVerifier({ keys: { kind: "development", file }, clockToleranceSeconds: 0 });
     expect(await verifier.verify(await signToken(first.secret, { subject: "dev", ttlSeconds: 60 }))).toEqual({ subject: "dev", roles: [] });
+  });
+
+  it("remembers a verified token no longer than the token lives", async () => {
+    const verifier = createTokenVerifier({ keys: { kind: "secret", secret: TEST_JWT_SECRET }, clockToleranceSeconds: 0 });
+    const token = await signToken(TEST_JWT_SECRET, { subject: "brief", ttlSeconds: 1 });
+    expect((await verifier.verify(token)).subject).toBe("brief");
+    expect((await verifier.verify(token)).subject).toBe("brief");
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "token expired" });
   });
 
   it("names each bad variable", () => {

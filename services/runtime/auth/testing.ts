@@ -24,12 +24,34 @@ export function testToken(user: string, options: TestTokenOptions = {}): Promise
   });
 }
 
-/** `authorization` header for `user`, for raw HTTP and grpc-js calls. */
+const signed = new Map<string, Promise<string>>();
+
+/** `authorization` header for `user`, for raw HTTP and grpc-js calls (hour-long tokens are signed once). */
 export async function authHeader(user: string, options: TestTokenOptions = {}): Promise<{ authorization: string }> {
-  return { authorization: `Bearer ${await testToken(user, options)}` };
+  let token: Promise<string>;
+  if (options.ttlSeconds === undefined) {
+    const key = JSON.stringify([user, Boolean(options.admin), options.secret ?? TEST_JWT_SECRET]);
+    token = signed.get(key) ?? testToken(user, options);
+    signed.set(key, token);
+  } else {
+    token = testToken(user, options);
+  }
+  return { authorization: `Bearer ${await token}` };
 }
 
-/** Client interceptor: every call as `user` (signed once, on first use). */
+/** Client interceptor: sends this `authorization` value (e.g. a bad one) on every call. */
+export function withAuthorization(authorization: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", authorization);
+    return next(req);
+  };
+}
+
+/**
+ * Client interceptor: every call as `user` (signed once, on first use, so
+ * the first call leaves a moment later; sign up front with `authHeader` and
+ * `withAuthorization` where a test times its calls).
+ */
 export function asUser(user: string, options: TestTokenOptions = {}): Interceptor {
   let header: Promise<{ authorization: string }> | undefined;
   return (next) => async (req) => {

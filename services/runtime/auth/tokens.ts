@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTPayload } from "jose";
 import type { Logger } from "../logger.js";
@@ -38,7 +39,13 @@ export function signingSecret(config: AuthConfig, logger?: Logger): string | und
     case "jwks":
       return undefined;
     case "development": {
-      const { secret, created } = developmentSecret(config.keys.file);
+      let made: { secret: string; created: boolean };
+      try {
+        made = developmentSecret(config.keys.file);
+      } catch (err) {
+        throw new Error(`cannot keep a development JWT secret in ${config.keys.file} (${(err as Error).message}); set JWT_SECRET or JWT_JWKS_URL`);
+      }
+      const { secret, created } = made;
       warnDevelopmentSecret(config.keys.file, created, logger);
       return secret;
     }
@@ -58,8 +65,9 @@ function warnDevelopmentSecret(file: string, created: boolean, logger: Logger | 
 /** Verifies bearer tokens as configured: signature, algorithm, expiry, issuer, audience, claims. */
 export function createTokenVerifier(config: AuthConfig, logger?: Logger): TokenVerifier {
   const secret = signingSecret(config, logger);
-  const key: Uint8Array | JWTVerifyGetKey =
-    secret !== undefined ? new TextEncoder().encode(secret) : createRemoteJWKSet(new URL((config.keys as { url: string }).url), { timeoutDuration: 2_000 });
+  // A KeyObject made once: jose would import raw bytes again on every call.
+  const key: KeyObject | JWTVerifyGetKey =
+    secret !== undefined ? createSecretKey(Buffer.from(secret)) : createRemoteJWKSet(new URL((config.keys as { url: string }).url), { timeoutDuration: 2_000 });
   const options = {
     algorithms: secret !== undefined ? SECRET_ALGORITHMS : JWKS_ALGORITHMS,
     issuer: config.issuer,
@@ -67,8 +75,16 @@ export function createTokenVerifier(config: AuthConfig, logger?: Logger): TokenV
     clockTolerance: config.clockToleranceSeconds,
     requiredClaims: ["sub", "exp"],
   };
+  // A client sends the same token on every call until it expires:
+  // remembering a good one saves a signature check per call. An entry never
+  // outlives the token, and lasts at most a minute (a key dropped from the
+  // JWKS stops counting within that).
+  const verified = new Map<string, { principal: Principal; until: number }>();
   return {
     async verify(token) {
+      const now = Date.now();
+      const known = verified.get(token);
+      if (known && known.until > now) return known.principal;
       let payload: JWTPayload;
       try {
         // Two overloads (key or key function) that TypeScript cannot pick from a union.
@@ -76,10 +92,16 @@ export function createTokenVerifier(config: AuthConfig, logger?: Logger): TokenV
       } catch (err) {
         throw rejection(err);
       }
-      return principalOf(payload);
+      const principal = principalOf(payload);
+      if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+      verified.set(token, { principal, until: Math.min(payload.exp! * 1000, now + VERIFIED_CACHE_MS) });
+      return principal;
     },
   };
 }
+
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_CACHE_MS = 60_000;
 
 function principalOf(payload: JWTPayload): Principal {
   const subject = payload.sub;
@@ -131,5 +153,5 @@ export async function signToken(secret: string, claims: TokenClaims): Promise<st
     .setExpirationTime(Math.floor(Date.now() / 1000) + claims.ttlSeconds);
   if (claims.issuer) jwt.setIssuer(claims.issuer);
   if (claims.audience) jwt.setAudience(claims.audience);
-  return jwt.sign(new TextEncoder().encode(secret));
+  return jwt.sign(createSecretKey(Buffer.from(secret)));
 }
