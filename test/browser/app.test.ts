@@ -41,6 +41,7 @@ describe("web app in Chromium", () => {
       });
     concert = (await event(`Jazz night ${tag}`, 10, 48)).event!;
     soldOut = (await event(`Tiny gig ${tag}`, 2, 72)).event!;
+    for (let i = 1; i <= 12; i++) await event(`Matinee ${tag} ${String(i).padStart(2, "0")}`, 5, 100 + i);
     await mesh.bookingsAs("carol").createBooking({ eventId: soldOut.id, seats: 2, requestId: `fill-${tag}` });
     // The EventService learns of bookings through RabbitMQ.
     await eventually(async () => expect((await mesh.admin.getEvent({ id: soldOut.id })).event?.seatsAvailable).toBe(0));
@@ -75,6 +76,24 @@ describe("web app in Chromium", () => {
     await screenshot(alicePage, "02-event-page");
   });
 
+  it("pages through search results", async () => {
+    const page = await bob.newPage();
+    await page.goto(`${mesh.url}/?q=${encodeURIComponent(`Matinee ${tag}`)}`);
+    const results = page.getByRole("list", { name: "Events" });
+    const names = async () => (await results.getByRole("heading").allTextContents()).map((n) => n.slice(-2));
+    await page.getByText("Page 1: 10 events").waitFor();
+    expect(await names()).toEqual(["01", "02", "03", "04", "05", "06", "07", "08", "09", "10"]); // soonest first
+    await page.getByRole("button", { name: "Next page" }).click();
+    await page.getByText("Page 2: 2 events").waitFor();
+    expect(await names()).toEqual(["11", "12"]);
+    expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
+    await screenshot(page, "03-paging");
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await page.getByText("Page 1: 10 events").waitFor();
+    expect(await page.getByRole("button", { name: "Previous page" }).isDisabled()).toBe(true);
+    await page.close();
+  });
+
   it("rejects invalid input with a message tied to the field", async () => {
     const seats = alicePage.getByLabel("Seats", { exact: true });
     await seats.fill("0");
@@ -83,7 +102,7 @@ describe("web app in Chromium", () => {
     await error.waitFor();
     expect(await seats.getAttribute("aria-invalid")).toBe("true");
     expect(await seats.getAttribute("aria-describedby")).toContain(await error.getAttribute("id"));
-    await screenshot(alicePage, "03-invalid-input");
+    await screenshot(alicePage, "04-invalid-input");
   });
 
   it("books two seats with a double click, once, and a second viewer sees seats drop live", async () => {
@@ -99,12 +118,12 @@ describe("web app in Chromium", () => {
     await confirmation.waitFor();
     const confirmedAt = Date.now();
     await alicePage.evaluate("getSelection().removeAllRanges()"); // the double click's text selection
-    await screenshot(alicePage, "04-booking-confirmed");
+    await screenshot(alicePage, "05-booking-confirmed");
 
     // The issue's promise: the other viewer sees it within a second, without reloading.
     await bobPage.locator("#seats", { hasText: "8 of 10 seats left" }).waitFor({ timeout: 1_000 });
     console.log(`browser: second viewer saw the seats drop ${Date.now() - confirmedAt} ms after the confirmation`);
-    await screenshot(bobPage, "05-second-viewer-live-update");
+    await screenshot(bobPage, "06-second-viewer-live-update");
 
     // The double click booked once: one booking, two seats.
     const { bookings } = await mesh.bookingsAs("alice").listBookings({});
@@ -116,15 +135,15 @@ describe("web app in Chromium", () => {
     const list = alicePage.getByRole("list", { name: "My bookings" });
     await list.getByRole("link", { name: concert.name }).waitFor();
     expect(await list.getByRole("listitem").count()).toBe(1);
-    await screenshot(alicePage, "06-my-bookings");
+    await screenshot(alicePage, "07-my-bookings");
 
     await list.getByRole("button", { name: `Cancel booking for ${concert.name}` }).click();
     await alicePage.getByRole("status").filter({ hasText: "is cancelled" }).waitFor();
     expect(await list.getByRole("listitem").textContent()).toContain("Cancelled");
-    await screenshot(alicePage, "07-booking-cancelled");
+    await screenshot(alicePage, "08-booking-cancelled");
 
     await bobPage.locator("#seats", { hasText: "10 of 10 seats left" }).waitFor({ timeout: 1_000 });
-    await screenshot(bobPage, "08-second-viewer-seats-returned");
+    await screenshot(bobPage, "09-second-viewer-seats-returned");
   });
 
   it("shows a sold-out event as sold out, with no booking form", async () => {
@@ -133,10 +152,10 @@ describe("web app in Chromium", () => {
     await bobPage.getByText("Sold out: every seat is taken.").waitFor();
     expect(await bobPage.locator("#seats").textContent()).toBe("Sold out");
     expect(await bobPage.getByRole("button", { name: "Book" }).count()).toBe(0);
-    await screenshot(bobPage, "09-sold-out");
+    await screenshot(bobPage, "10-sold-out");
     if (process.env.UPDATE_DOCS_SCREENSHOT) {
       await mkdir("docs", { recursive: true });
-      await copyFile(path.join(ARTIFACTS, "04-booking-confirmed.png"), "docs/screenshot.png");
+      await copyFile(path.join(ARTIFACTS, "05-booking-confirmed.png"), "docs/screenshot.png");
     }
   });
 
@@ -182,7 +201,7 @@ describe("web app in Chromium", () => {
     await newEvent.getByLabel("Ends").fill(local(26));
     await newEvent.getByRole("button", { name: "Create event" }).click();
     await newEvent.getByRole("status").filter({ hasText: `Created Chanson ${tag}` }).waitFor();
-    await screenshot(adminPage, "10-admin-created");
+    await screenshot(adminPage, "11-admin-created");
 
     await newEvent.getByRole("link", { name: `Chanson ${tag}` }).click();
     await adminPage.getByRole("heading", { level: 1, name: `Chanson ${tag}` }).waitFor();

@@ -9,11 +9,15 @@ export function useSession(): Session | undefined {
   return session;
 }
 
+// The first page of a visit keeps the browser's own focus; later pages move it.
+let navigated = false;
+
 /** A page's heading, focused after in-app navigation so screen readers announce the new page. */
 export function PageTitle({ children }: { children: ReactNode }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    if (document.activeElement && document.activeElement !== document.body) ref.current?.focus();
+    if (navigated) ref.current?.focus();
+    navigated = true;
   }, []);
   return (
     <h1 ref={ref} tabIndex={-1}>

@@ -11,28 +11,27 @@ const PAGE_SIZE = 10;
 /** Upcoming events, searchable by name, a page at a time (ListEvents page_token). */
 export function EventList({ query }: { query: string }) {
   const [draft, setDraft] = useState(query);
-  // Tokens of the pages before the current one, for "Previous".
-  const [tokens, setTokens] = useState<string[]>([]);
-  const [token, setToken] = useState("");
+  // The page shown: its token, and the tokens of the pages before it (for "Previous").
+  const [paging, setPaging] = useState({ query, token: "", previous: [] as string[] });
   const [page, setPage] = useState<{ events: Event[]; next: string } | undefined>();
   const [problem, setProblem] = useState<Problem | undefined>();
 
-  useEffect(() => {
+  // A new search starts at its first page (reset while rendering, so no request goes out with a stale token).
+  if (paging.query !== query) {
+    setPaging({ query, token: "", previous: [] });
     setDraft(query);
-    setTokens([]);
-    setToken("");
-  }, [query]);
+  }
 
   useEffect(() => {
     const abort = new AbortController();
     setProblem(undefined);
     setPage(undefined);
     events
-      .listEvents({ query, pageSize: PAGE_SIZE, pageToken: token }, { signal: abort.signal })
+      .listEvents({ query: paging.query, pageSize: PAGE_SIZE, pageToken: paging.token }, { signal: abort.signal })
       .then((res) => setPage({ events: res.events, next: res.nextPageToken }))
       .catch((err) => abort.signal.aborted || setProblem(describe(err)));
     return () => abort.abort();
-  }, [query, token]);
+  }, [paging]);
 
   const search = (e: FormEvent) => {
     e.preventDefault();
@@ -40,7 +39,7 @@ export function EventList({ query }: { query: string }) {
     navigate(q ? `/?q=${encodeURIComponent(q)}` : "/");
   };
 
-  const pageNumber = tokens.length + 1;
+  const pageNumber = paging.previous.length + 1;
   return (
     <>
       <PageTitle>Events</PageTitle>
@@ -78,21 +77,15 @@ export function EventList({ query }: { query: string }) {
           <nav className="pager" aria-label="Pages of events">
             <button
               type="button"
-              disabled={tokens.length === 0}
-              onClick={() => {
-                setToken(tokens.at(-1) ?? "");
-                setTokens(tokens.slice(0, -1));
-              }}
+              disabled={paging.previous.length === 0}
+              onClick={() => setPaging({ query, token: paging.previous.at(-1) ?? "", previous: paging.previous.slice(0, -1) })}
             >
               Previous page
             </button>
             <button
               type="button"
               disabled={!page.next}
-              onClick={() => {
-                setTokens([...tokens, token]);
-                setToken(page.next);
-              }}
+              onClick={() => setPaging({ query, token: page.next, previous: [...paging.previous, paging.token] })}
             >
               Next page
             </button>
