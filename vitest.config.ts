@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["services/**/*.test.ts", "gateway/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["services/**/*.test.ts", "gateway/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts", "web/**/*.test.ts"],
     // Starts FerretDB when MONGODB_URL is unset and hands the URL to tests.
     globalSetup: ["test/support/global-setup.ts"],
     reporters: ["default", "./test/support/summary-reporter.ts"],

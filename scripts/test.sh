@@ -2,7 +2,8 @@
 # The whole test suite: `npm test`. Installs or starts what the tests need:
 # dependencies (npm ci when node_modules is missing), RabbitMQ (started when
 # port 5672 is closed) and FerretDB (built with Go when missing; the tests
-# start their own throwaway instance unless MONGODB_URL is set).
+# start their own throwaway instance unless MONGODB_URL is set) and Debian's
+# Chromium for the browser tests (apt-get; never a downloaded browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,5 +11,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-rabbitmq.sh
 bash scripts/ferretdb/install.sh >/dev/null
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "installing Debian's chromium for the browser tests" >&2
+  apt-get install -y chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+fi
 
 exec npx vitest run "$@"
