@@ -15,7 +15,7 @@ const seconds = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)
 export function faultsMarkdown(result: FaultsResult, rawFile: string): string {
   const rows = result.scenarios.map(
     (f) =>
-      `| ${f.scenario} | ${f.attempted} | ${f.confirmed} | ${f.soldOut} | ${f.recoveredByRetry} | ${f.lost} | ${f.duplicated} | ${f.oversold} | ${seconds(f.recoverMs)} | ${
+      `| ${f.scenario} | ${f.attempted} | ${f.confirmed} | ${f.soldOut} | ${f.recoveredByRetry} | ${f.lost} | ${f.duplicated} | ${f.oversold} | ${f.staleSeatCopies} | ${seconds(f.recoverMs)} | ${
         Object.entries(f.codes)
           .map(([c, n]) => `${c} ${n}`)
           .join(", ") || "none"
@@ -26,8 +26,8 @@ export function faultsMarkdown(result: FaultsResult, rawFile: string): string {
     "",
     `${result.started} · ${cpus().length} cores · Node ${result.node} · \`npm run test:faults\``,
     "",
-    "| scenario | attempted | confirmed | sold out | answered by retry | lost | duplicated | oversold seats | time to recover | client error codes | result |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    "| scenario | attempted | confirmed | sold out | answered by retry | lost | duplicated | oversold seats | stale seat copies | time to recover | client error codes | result |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ...rows,
     "",
     ...result.scenarios.map((f) => `- **${f.scenario}**: ${f.fault}.${f.problems.length ? ` Problems: ${f.problems.join("; ")}` : ""}`),

@@ -17,7 +17,7 @@ describe("fault injection (short form)", () => {
       scenarios: ["broker-cut", "sigkill-bookings", "db-outage", "poison"],
       faultMs: 3_000,
       dbOutageMs: 5_000,
-      steadyMs: 2_000,
+      steadyMs: 1_500,
       concurrency: 4,
     });
     const summary = (f: ScenarioFigures) => ({ scenario: f.scenario, lost: f.lost, duplicated: f.duplicated, oversold: f.oversold, problems: f.problems });
