@@ -142,60 +142,52 @@ export class BookingLoad {
   }
 
   private async attemptBooking(req: BookingRequest, budgetMs: number): Promise<void> {
-    const giveUp = Date.now() + budgetMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const { booking } = await this.call("CreateBooking", () =>
-          this.clients.bookings.createBooking(
-            { eventId: req.eventId, seats: req.seats, requestId: req.requestId },
-            { headers: callerHeaders(req.user), timeoutMs: this.opts.callTimeoutMs },
-          ),
-        );
-        req.outcome = "confirmed";
-        req.bookingId = booking!.id;
-        req.answers.add(booking!.id);
-        return;
-      } catch (err) {
-        const code = ConnectError.from(err).code;
-        if (code === Code.FailedPrecondition) {
-          req.outcome = "rejected";
-          return;
-        }
-        if (!RETRYABLE.has(code)) {
-          req.outcome = "failed";
-          req.error = `CreateBooking: ${Code[code]}: ${ConnectError.from(err).rawMessage}`;
-          return;
-        }
-        if (Date.now() > giveUp) {
-          req.outcome = "interrupted";
-          return;
-        }
-        await sleep(Math.min(50 * 2 ** attempt, 1_000));
-      }
-    }
+    const result = await this.retried("CreateBooking", budgetMs, () =>
+      this.clients.bookings.createBooking(
+        { eventId: req.eventId, seats: req.seats, requestId: req.requestId },
+        { headers: callerHeaders(req.user), timeoutMs: this.opts.callTimeoutMs },
+      ),
+    );
+    if (result.kind === "answer") {
+      req.outcome = "confirmed";
+      req.bookingId = result.value.booking!.id;
+      req.answers.add(req.bookingId);
+    } else if (result.kind === "error" && result.code === Code.FailedPrecondition) {
+      req.outcome = "rejected";
+    } else if (result.kind === "error") {
+      req.outcome = "failed";
+      req.error = result.error;
+    } else req.outcome = "interrupted";
   }
 
   private async attemptCancel(req: BookingRequest, budgetMs: number): Promise<void> {
+    const result = await this.retried("CancelBooking", budgetMs, () =>
+      this.clients.bookings.cancelBooking({ id: req.bookingId! }, { headers: callerHeaders(req.user), timeoutMs: this.opts.callTimeoutMs }),
+    );
+    if (result.kind === "answer" && result.value.booking?.state === BookingState.CANCELLED) req.cancel = "done";
+    else if (result.kind === "answer") {
+      req.cancel = "failed";
+      req.error = `CancelBooking answered state ${result.value.booking?.state}`;
+    } else if (result.kind === "error") {
+      req.cancel = "failed";
+      req.error = result.error;
+    } else req.cancel = "interrupted";
+  }
+
+  /** Calls until answered or a non-retryable error, backing off; "interrupted" when the budget runs out. */
+  private async retried<T>(
+    method: string,
+    budgetMs: number,
+    run: () => Promise<T>,
+  ): Promise<{ kind: "answer"; value: T } | { kind: "error"; code: Code; error: string } | { kind: "interrupted" }> {
     const giveUp = Date.now() + budgetMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const { booking } = await this.call("CancelBooking", () =>
-          this.clients.bookings.cancelBooking({ id: req.bookingId! }, { headers: callerHeaders(req.user), timeoutMs: this.opts.callTimeoutMs }),
-        );
-        if (booking?.state !== BookingState.CANCELLED) throw new Error(`CancelBooking answered state ${booking?.state}`);
-        req.cancel = "done";
-        return;
+        return { kind: "answer", value: await this.call(method, run) };
       } catch (err) {
-        const code = ConnectError.from(err).code;
-        if (!RETRYABLE.has(code)) {
-          req.cancel = "failed";
-          req.error = `CancelBooking: ${Code[code]}: ${ConnectError.from(err).rawMessage}`;
-          return;
-        }
-        if (Date.now() > giveUp) {
-          req.cancel = "interrupted";
-          return;
-        }
+        const error = ConnectError.from(err);
+        if (!RETRYABLE.has(error.code)) return { kind: "error", code: error.code, error: `${method}: ${Code[error.code]}: ${error.rawMessage}` };
+        if (Date.now() > giveUp) return { kind: "interrupted" };
         await sleep(Math.min(50 * 2 ** attempt, 1_000));
       }
     }

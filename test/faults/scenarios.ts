@@ -9,6 +9,7 @@ import { checkInvariants, verdictProblems, type Verdict } from "./invariants.js"
 import { BookingLoad, DOCUMENTED } from "./load.js";
 import { deleteVhost, isolatedAmqpUrl, Mesh, restartBroker, SERVICE_NAMES, type ServiceName } from "./mesh.js";
 import { Code } from "@connectrpc/connect";
+import type { TcpProxy } from "../../services/messaging/tcp-proxy.js";
 
 export interface FaultContext {
   mesh: Mesh;
@@ -45,6 +46,13 @@ async function dlqDepths(amqpUrl: string): Promise<{ events: number; bookings: n
   }
 }
 
+/** Connections through `proxy` cut and refused for `ms`, then allowed again. */
+async function outage(proxy: TcpProxy, ms: number): Promise<void> {
+  proxy.cut();
+  await sleep(ms);
+  proxy.restore();
+}
+
 const dlqBefore = new WeakMap<FaultContext, { events: number; bookings: number }>();
 
 function restartAfterSignal(name: ServiceName, signal: "SIGTERM" | "SIGKILL"): Scenario {
@@ -71,11 +79,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   "broker-cut": {
     name: "broker-cut",
     fault: "every broker connection cut (TCP proxy) and refused for the fault duration, then restored",
-    async inject(ctx) {
-      ctx.mesh.broker.cut();
-      await sleep(ctx.faultMs);
-      ctx.mesh.broker.restore();
-    },
+    inject: (ctx) => outage(ctx.mesh.broker, ctx.faultMs),
   },
   "broker-restart": {
     name: "broker-restart",
@@ -87,11 +91,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   "db-outage": {
     name: "db-outage",
     fault: "FerretDB unreachable (TCP proxy cuts and refuses connections) for the outage duration",
-    async inject(ctx) {
-      ctx.mesh.db.cut();
-      await sleep(ctx.dbOutageMs);
-      ctx.mesh.db.restore();
-    },
+    inject: (ctx) => outage(ctx.mesh.db, ctx.dbOutageMs),
   },
   "sigkill-bookings": restartAfterSignal("bookings", "SIGKILL"),
   "sigterm-events": restartAfterSignal("events", "SIGTERM"),
