@@ -185,7 +185,6 @@ export class Mesh {
     const common = {
       HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
-      HEALTH_CHECK_INTERVAL_MS: "1000",
       MONGODB_URL: `mongodb://127.0.0.1:${db.port}/`,
       AMQP_URL: viaProxy.toString(),
       EVENTS_DATABASE: databases.events,
