@@ -2,6 +2,7 @@ import { MongoClient, MongoServerError } from "mongodb";
 
 const CONNECT_TIMEOUT_MS = 2_000;
 const HEARTBEAT_FREQUENCY_MS = 10_000;
+const SOCKET_TIMEOUT_MS = 15_000;
 
 /**
  * A MongoDB client that connects lazily: creating it never fails, so a
@@ -16,6 +17,11 @@ export function createMongoClient(url: string, appName: string): MongoClient {
     serverSelectionTimeoutMS: 2_000,
     connectTimeoutMS: CONNECT_TIMEOUT_MS,
     heartbeatFrequencyMS: HEARTBEAT_FREQUENCY_MS,
+    // No database call waits forever: the fault suite's stalled-consumer scenario left
+    // FerretDB with 20 requests it never answered, which held the whole pool (20
+    // connections, hundreds of calls queued behind them) long after the stall ended.
+    // A timed-out connection is closed and replaced; the call fails as Unavailable.
+    socketTimeoutMS: SOCKET_TIMEOUT_MS,
     maxPoolSize: 20,
   });
   reconnectWhenWedged(client);
