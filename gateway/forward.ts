@@ -111,16 +111,26 @@ export class Forwarder {
     if (signal.aborted) return ConnectError.from(signal.reason);
     const error = ConnectError.from(err);
     // No grpc-status from the upstream: the call never reached the service
-    // (refused connection, reset stream). Retryable, and the address stays
-    // in the log, not in the answer. (Debug only: /readyz and the health
+    // or got no answer from it (refused connection, a stream reset because
+    // the process died: connect-node reports RST_STREAM CANCEL as Canceled
+    // and INTERNAL_ERROR as Internal). Retryable, and the address stays in
+    // the log, not in the answer. (Debug only: /readyz and the health
     // monitor's warning already report the outage once, not per call.)
-    if (error.code === Code.Unavailable && !error.metadata.has("grpc-status")) {
+    if (NO_ANSWER_CODES.has(error.code) && !error.metadata.has("grpc-status")) {
       this.options.logger.debug("upstream unreachable", { upstream: upstream.name, url: upstream.url, error: error.message });
       return new ConnectError(`the ${upstream.name} service is unavailable, try again later`, Code.Unavailable, undefined, undefined, error);
     }
     return cleanError(error);
   }
 }
+
+/**
+ * Codes of an upstream call that ended without a gRPC status. The caller
+ * did not cancel (that is checked first), so Canceled here means the
+ * upstream went away mid-call (found by the fault suite: a SIGKILLed
+ * BookingService showed clients Canceled, which they do not retry).
+ */
+const NO_ANSWER_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Canceled, Code.Internal, Code.Unknown]);
 
 export function callInfo(ctx: HandlerContext): CallInfo {
   return { header: ctx.requestHeader, timeoutMs: ctx.timeoutMs(), signal: ctx.signal };

@@ -4,6 +4,8 @@
 // rules. Stand-in upstreams run on the shared service runtime.
 import { mkdtemp, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -288,6 +290,20 @@ describe("gateway lifecycle", () => {
     expect(error.rawMessage).not.toContain("127.0.0.1");
     const rest = await fetch(`${url}/v1/events/x`);
     expect(rest.status).toBe(503);
+  });
+
+  it("answers Unavailable when the upstream resets the call without an answer (the process died mid-call)", async () => {
+    // An upstream that accepts each call and resets its stream, as a killed process's connection does.
+    const resets = http2.createServer((req) => req.stream.close(http2.constants.NGHTTP2_CANCEL));
+    await new Promise<void>((resolve) => resets.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise<void>((resolve) => resets.close(() => resolve())));
+    const upstream = `http://127.0.0.1:${(resets.address() as AddressInfo).port}`;
+    const { gateway, url } = await startTestGateway({ EVENTS_URL: "none", BOOKINGS_URL: upstream, NOTIFICATIONS_URL: "none" });
+    cleanups.push(() => gateway.shutdown());
+    const bookings = createClient(BookingService, createGrpcTransport({ baseUrl: url }));
+    const error = await failure(bookings.createBooking({ eventId: "e", seats: 1, requestId: "r" }, { timeoutMs: 5_000 }));
+    expect(error.code).toBe(Code.Unavailable); // retryable with the same request_id; not Canceled
+    expect(error.rawMessage).not.toContain("127.0.0.1");
   });
 
   it("is ready only while its upstreams are: /readyz goes 503 when one stops and 200 when it returns", async () => {

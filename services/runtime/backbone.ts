@@ -6,7 +6,9 @@ import type { Consumer, IncomingMessage, MessageBus } from "../messaging/port.js
 import type { OutboxSource } from "../outbox/outbox.js";
 import { idempotent, type ProcessedMessages } from "../outbox/processed.js";
 import { OutboxRelay } from "../outbox/relay.js";
+import { retryWhileUnavailable } from "../messaging/transient.js";
 import { redact } from "./config.js";
+import { isUnavailable } from "./errors.js";
 import type { Dependency } from "./health.js";
 import type { Logger } from "./logger.js";
 
@@ -79,15 +81,30 @@ export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
   // (NOT_SERVING) and let the bus connect and start the consumer later.
   await bus.whenConnected?.(3_000).catch(() => opts.logger.warn("broker not reachable yet; starting without it"));
   let consumer: Consumer | undefined;
+  let stopping = false;
   if (opts.consume) {
     const { routingKeys, handle, processed } = opts.consume;
-    consumer = await bus.consume({ name: opts.name, routingKeys, handle: idempotent(opts.name, processed, handle) });
+    // A database outage is not the message's fault: wait for the database
+    // rather than burn the message's deliveries and dead-letter it.
+    const patient = retryWhileUnavailable(idempotent(opts.name, processed, handle), {
+      isTransient: isUnavailable,
+      stopping: () => stopping,
+      onRetry: (err, attempt, delayMs) =>
+        opts.logger.warn("consumer: a dependency is unavailable; holding the message and retrying", {
+          consumer: opts.name,
+          attempt,
+          delay_ms: delayMs,
+          error: (err as Error).message,
+        }),
+    });
+    consumer = await bus.consume({ name: opts.name, routingKeys, handle: patient });
   }
   relay.start();
   return {
     relay,
     dependencies: opened.dependencies,
     async close() {
+      stopping = true;
       await consumer?.stop();
       await relay.stop();
       await opened.close();
