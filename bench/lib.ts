@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The repository root, from bench/ as from its compiled copy in dist/bench/. */
+export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/") ? "../.." : "..", import.meta.url));
 
 /** The EventService definition from the .proto, as plain grpc-js sees it. */
 export function loadEventService(): grpc.ServiceClientConstructor {
@@ -20,6 +21,34 @@ export function loadEventService(): grpc.ServiceClientConstructor {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { myevents: { v1: { EventService: grpc.ServiceClientConstructor } } };
   return pkg.myevents.v1.EventService;
 }
+
+/**
+ * Headers of every mutating call the benchmarks make (seeding, bookings), in
+ * one place: when mutating RPCs need a bearer token, it goes here
+ * (BENCH_TOKEN, e.g. from \`npm run --silent token -- --user bench --admin\`).
+ */
+export function mutationHeaders(): Record<string, string> {
+  const headers: Record<string, string> = { "x-user-id": "bench" };
+  if (process.env.BENCH_TOKEN) headers.authorization = `Bearer ${process.env.BENCH_TOKEN}`;
+  return headers;
+}
+
+/** The same, as grpc-js metadata. */
+export function mutationMetadata(): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const [key, value] of Object.entries(mutationHeaders())) md.set(key, value);
+  return md;
+}
+
+/** CPU time (user + system) a process has used so far, in microseconds, from /proc/<pid>/stat. */
+export function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start after ") ".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+// Linux's USER_HZ, which /proc reports in: 100 on every mainstream kernel.
+const CLOCK_TICKS = 100;
 
 /** A port nobody listens on right now. */
 export function freePort(): Promise<number> {

@@ -109,6 +109,9 @@ interface UnaryMethod {
 }
 
 const HEADER_BYTES = 5;
+/** Marks responses built here: tells whether a lazy header getter was ever read. */
+const LAZY = Symbol("lazy headers");
+type LazyResponse = UnaryResponse & { [LAZY]: (key: "header" | "trailer") => boolean };
 const COMPRESSED_FLAG = 0b01;
 // The reason a finished call's signal carries, allocated once: aborting
 // with no reason makes Node build a DOMException with a stack every time.
@@ -268,7 +271,7 @@ class UnaryCall {
         },
       };
       const out = await impl(r.message, ctx);
-      return {
+      const res: LazyResponse = {
         stream: false,
         service,
         method,
@@ -279,7 +282,9 @@ class UnaryCall {
         get trailer() {
           return (responseTrailer ??= new Headers());
         },
+        [LAZY]: (key) => (key === "header" ? responseHeader : responseTrailer) !== undefined,
       };
+      return res;
     };
     let next = handler as (r: UnaryRequest) => Promise<UnaryResponse>;
     // The first interceptor is the outermost, as in connect's applyInterceptors.
@@ -328,8 +333,13 @@ function respondError(stream: http2.ServerHttp2Stream, contentType: string, err:
   stream.respond(head, { endStream: true });
 }
 
-// Only the getters of responses built above are lazy; others are plain properties.
+/**
+ * The response's headers or trailers when there are any. A response built
+ * by this path still holding its lazy getter had none set: reading it would
+ * only allocate an empty Headers.
+ */
 function responseHeaders(res: UnaryResponse, key: "header" | "trailer"): Headers | undefined {
+  if (LAZY in res && Object.getOwnPropertyDescriptor(res, key)?.get !== undefined && !(res as LazyResponse)[LAZY](key)) return undefined;
   const h = res[key];
   let empty = true;
   h.forEach(() => (empty = false));
