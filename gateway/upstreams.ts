@@ -1,8 +1,9 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethodUnary, DescService, Message } from "@bufbuild/protobuf";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
+import { grpcUnary } from "./grpc-unary-client.js";
 
 /** A service process behind the gateway and the contracts it serves. */
 export interface Upstream {
@@ -12,6 +13,8 @@ export interface Upstream {
   services: readonly DescService[];
   /** gRPC over one HTTP/2 connection, shared by every call to this upstream. */
   transport: Transport;
+  /** A unary call on that same connection, without connect-node's streaming pipeline. */
+  unary(method: DescMethodUnary, signal: AbortSignal, timeoutMs: number | undefined, header: Headers, input: Message): Promise<Message>;
   /** Closes the connection (at shutdown). */
   close(): void;
 }
@@ -20,11 +23,13 @@ export function connectUpstream(name: string, url: string, services: readonly De
   // Pings keep long-lived streams (Subscribe) honest: a dead connection is
   // noticed and its calls fail instead of hanging.
   const sessions = new Http2SessionManager(url, { pingIntervalMs: 30_000, pingTimeoutMs: 10_000 });
+  const basePath = new URL(url).pathname.replace(/\/+$/, "");
   return {
     name,
     url,
     services,
     transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions }),
+    unary: (method, signal, timeoutMs, header, input) => grpcUnary(sessions, basePath, method, signal, timeoutMs, header, input),
     close: () => sessions.abort(),
   };
 }
