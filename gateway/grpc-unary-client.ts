@@ -3,8 +3,8 @@ import { fromBinary, toBinary, type DescMethodUnary, type Message } from "@bufbu
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "../services/runtime/grpc-wire.js";
 
-const HEADER_BYTES = 5;
 
 /**
  * One unary gRPC call straight on an HTTP/2 stream of the upstream's
@@ -25,11 +25,7 @@ export async function grpcUnary(
   input: Message,
 ): Promise<Message> {
   if (signal.aborted) throw ConnectError.from(signal.reason);
-  const payload = toBinary(method.input, input);
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(payload.length, 1);
-  frame.set(payload, HEADER_BYTES);
+  const frame = encodeEnvelope(toBinary(method.input, input));
   const path = `${basePath}/${method.parent.typeName}/${method.name}`;
   const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers" };
   header.forEach((value, key) => (headers[key] = value));
@@ -67,14 +63,14 @@ export async function grpcUnary(
     stream.on("close", () => {
       if (settled) return;
       if (head === undefined) return finish(new ConnectError(`http/2 stream closed with code ${stream.rstCode}`, Code.Unavailable));
-      if (status !== 200) return finish(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), toHeaders(head)));
+      if (status !== 200) return finish(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), webHeaders(head)));
       // Trailers-only answers carry the status in the headers.
-      const statusFields = toHeaders(trailers ?? head);
+      const statusFields = webHeaders(trailers ?? head);
       const error = findTrailerError(statusFields);
       if (error) return finish(error);
       if (!statusFields.has("grpc-status")) return finish(new ConnectError("protocol error: missing status", Code.Internal));
       const body = Buffer.concat(chunks);
-      if (body.length < HEADER_BYTES || body.readUInt32BE(1) !== body.length - HEADER_BYTES || (body[0]! & 1) !== 0) {
+      if (body.length < HEADER_BYTES || body.readUInt32BE(1) !== body.length - HEADER_BYTES || (body[0]! & COMPRESSED_FLAG) !== 0) {
         return finish(new ConnectError("protocol error: expected one uncompressed response message", Code.Internal));
       }
       try {
@@ -85,15 +81,4 @@ export async function grpcUnary(
     });
     stream.end(frame);
   });
-}
-
-function toHeaders(raw: http2.IncomingHttpHeaders): Headers {
-  const h = new Headers();
-  for (const key in raw) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = raw[key];
-    if (typeof value === "string") h.append(key, value);
-    else if (Array.isArray(value)) for (const v of value) h.append(key, v);
-  }
-  return h;
 }

@@ -13,6 +13,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "./grpc-wire.js";
 
 /**
  * The unary gRPC fast path.
@@ -108,11 +109,9 @@ interface UnaryMethod {
   impl: (req: unknown, ctx: HandlerContext) => unknown;
 }
 
-const HEADER_BYTES = 5;
 /** Marks responses built here: tells whether a lazy header getter was ever read. */
 const LAZY = Symbol("lazy headers");
 type LazyResponse = UnaryResponse & { [LAZY]: (key: "header" | "trailer") => boolean };
-const COMPRESSED_FLAG = 0b01;
 // The reason a finished call's signal carries, allocated once: aborting
 // with no reason makes Node build a DOMException with a stack every time.
 const CALL_OVER = new ConnectError("the call is over", Code.Canceled);
@@ -243,7 +242,7 @@ class UnaryCall {
       method,
       requestMethod: "POST",
       url: `http://${authority}${this.headers[":path"]}`,
-      header: requestHeaders(this.headers),
+      header: webHeaders(this.headers),
       contextValues: createContextValues(),
       message: message as UnaryRequest["message"],
       get signal() {
@@ -298,11 +297,7 @@ class UnaryCall {
     if (this.answered || this.stream.destroyed) return;
     this.answered = true;
     clearTimeout(this.deadline);
-    const bytes = toBinary(res.method.output, res.message);
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + bytes.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, HEADER_BYTES);
+    const frame = encodeEnvelope(toBinary(res.method.output, res.message));
     const trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
     // Read through the response's own getters, so untouched ones stay unallocated.
     const header = responseHeaders(res, "header");
@@ -350,18 +345,6 @@ function copyInto(target: http2.OutgoingHttpHeaders, from: Headers) {
   from.forEach((value, key) => {
     target[key] = value;
   });
-}
-
-/** The request's headers as connect-node presents them: pseudo-headers left out. */
-function requestHeaders(raw: http2.IncomingHttpHeaders): Headers {
-  const header = new Headers();
-  for (const key in raw) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = raw[key];
-    if (typeof value === "string") header.append(key, value);
-    else if (Array.isArray(value)) for (const v of value) header.append(key, v);
-  }
-  return header;
 }
 
 function ignore() {}
