@@ -4,8 +4,10 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { ADMIN_ROLE, signToken } from "../services/runtime/auth/tokens.js";
 
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The repository root, from bench/ as from its compiled copy in dist/bench/. */
+export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/") ? "../.." : "..", import.meta.url));
 
 /** The EventService definition from the .proto, as plain grpc-js sees it. */
 export function loadEventService(): grpc.ServiceClientConstructor {
@@ -20,6 +22,32 @@ export function loadEventService(): grpc.ServiceClientConstructor {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { myevents: { v1: { EventService: grpc.ServiceClientConstructor } } };
   return pkg.myevents.v1.EventService;
 }
+
+/**
+ * Headers of the benchmarks' mutating calls (seeding): an admin token
+ * signed with the run's JWT_SECRET, which the servers under test verify.
+ */
+export async function mutationHeaders(): Promise<Record<string, string>> {
+  const token = await signToken(process.env.JWT_SECRET!, { subject: "bench", roles: [ADMIN_ROLE], ttlSeconds: 3_600 });
+  return { authorization: `Bearer ${token}` };
+}
+
+/** The same, as grpc-js metadata. */
+export async function mutationMetadata(): Promise<grpc.Metadata> {
+  const md = new grpc.Metadata();
+  for (const [key, value] of Object.entries(await mutationHeaders())) md.set(key, value);
+  return md;
+}
+
+/** CPU time (user + system) a process has used so far, in microseconds, from /proc/<pid>/stat. */
+export function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start after ") ".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+}
+// Linux's USER_HZ, which /proc reports in: 100 on every mainstream kernel.
+const CLOCK_TICKS = 100;
 
 /** A port nobody listens on right now. */
 export function freePort(): Promise<number> {

@@ -1,10 +1,15 @@
-// The load client, in its own process: one @grpc/grpc-js client (one HTTP/2
-// connection), unary GetEvent calls at a fixed concurrency. Driven over IPC:
-// {type:"run", calls, concurrency} → {type:"done", ...LoadResult}.
+// The load client, in its own process: unary GetEvent calls at a fixed
+// concurrency. Driven over IPC: {type:"run", calls, concurrency} →
+// {type:"done", ...LoadResult}. PROTOCOL picks the client:
+//   grpc          one @grpc/grpc-js client, one HTTP/2 connection (scenario a)
+//   connect-json  connect-node, Connect protocol with JSON over HTTP/1.1, as a browser (scenario b)
+//   grpc-web      connect-node, gRPC-Web over HTTP/1.1, as a browser (scenario b)
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
-import { ADMIN_ROLE, signToken } from "../services/runtime/auth/tokens.js";
-import { loadEventService } from "./lib.js";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { EventService } from "../gen/myevents/v1/event_service_pb.js";
+import { loadEventService, mutationMetadata } from "./lib.js";
 
 export interface LoadResult {
   calls: number;
@@ -16,28 +21,43 @@ export interface LoadResult {
   p99Ms: number;
 }
 
-type Unary = (req: object, cb: (err: grpc.ServiceError | null, res?: any) => void) => void;
+type Protocol = "grpc" | "connect-json" | "grpc-web";
+const protocol = (process.env.PROTOCOL ?? "grpc") as Protocol;
+const target = `127.0.0.1:${process.env.TARGET_PORT}`;
 
-const Client = loadEventService();
-const client = new Client(`127.0.0.1:${process.env.TARGET_PORT}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Unary>;
-type UnaryWithMetadata = (req: object, metadata: grpc.Metadata, cb: (err: grpc.ServiceError | null, res?: any) => void) => void;
-const call = (method: string, req: object, metadata = new grpc.Metadata()): Promise<any> =>
-  new Promise((resolve, reject) =>
-    (client[method] as unknown as UnaryWithMetadata).call(client, req, metadata, (err, res) => (err ? reject(err) : resolve(res))),
-  );
+/** GetEvent through the chosen client; resolves to the returned event's id. */
+function getEventCaller(): { getEvent: (id: string) => Promise<string | undefined>; close: () => void } {
+  if (protocol === "grpc") {
+    const client = new (loadEventService())(target, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+    return {
+      getEvent: (id) => new Promise((resolve, reject) => client.getEvent!({ id }, (err: Error | null, res: any) => (err ? reject(err) : resolve(res.event?.id)))),
+      close: () => client.close(),
+    };
+  }
+  const baseUrl = `http://${target}`;
+  const transport =
+    protocol === "grpc-web" ? createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }) : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });
+  const client = createClient(EventService, transport);
+  return { getEvent: async (id) => (await client.getEvent({ id })).event?.id, close: () => {} };
+}
 
-let eventId = "00000000-0000-4000-8000-000000000000";
-if (process.env.SEED === "1") {
-  // The project's store starts empty: create the event that GetEvent reads (as an admin).
-  const admin = new grpc.Metadata();
-  admin.set("authorization", `Bearer ${await signToken(process.env.JWT_SECRET!, { subject: "bench", roles: [ADMIN_ROLE], ttlSeconds: 600 })}`);
-  const { location } = await call("createLocation", { location: { name: "Bench Arena", address: "Main St 1", country: "de", halls: [{ name: "A", capacity: 100 }] } }, admin);
+/** Creates a location and an event over gRPC (the project's store starts empty); returns the event id. */
+async function seed(): Promise<string> {
+  const client = new (loadEventService())(target, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+  const metadata = await mutationMetadata();
+  const call = (method: string, req: object): Promise<any> =>
+    new Promise((resolve, reject) => client[method]!(req, metadata, (err: Error | null, res: any) => (err ? reject(err) : resolve(res))));
+  const { location } = await call("createLocation", { location: { name: "Bench Arena", address: "Main St 1", country: "de", halls: [{ name: "A", capacity: 100 }] } });
   const start = Math.floor(Date.now() / 1000) + 86_400;
   const { event } = await call("createEvent", {
     event: { name: "Bench concert", locationId: location.id, hall: "A", startTime: { seconds: String(start), nanos: 0 }, endTime: { seconds: String(start + 7200), nanos: 0 } },
-  }, admin);
-  eventId = event.id;
+  });
+  client.close();
+  return event.id;
 }
+
+const eventId = process.env.SEED === "1" ? await seed() : (process.env.EVENT_ID || "00000000-0000-4000-8000-000000000000");
+const caller = getEventCaller();
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -47,14 +67,12 @@ async function run(calls: number, concurrency: number): Promise<LoadResult> {
   const lat = new Float64Array(calls);
   let next = 0;
   let errors = 0;
-  const req = { id: eventId };
   const worker = async () => {
     while (next < calls) {
       const i = next++;
       const t = performance.now();
       try {
-        const res = await call("getEvent", req);
-        if (res.event?.id !== eventId) errors++;
+        if ((await caller.getEvent(eventId)) !== eventId) errors++;
       } catch {
         errors++;
       }
@@ -72,7 +90,7 @@ process.on("message", (msg: { type: string; calls: number; concurrency: number }
   if (msg.type === "run") {
     run(msg.calls, msg.concurrency).then((r) => process.send!({ type: "done", ...r }));
   } else if (msg.type === "exit") {
-    client.close();
+    caller.close();
     process.exit(0);
   }
 });

@@ -1,24 +1,47 @@
-// One CPU profile of the project server under scenario (a)'s load:
-// `node --import tsx bench/profile.ts` → bench/results/profile/*.cpuprofile and the top self-time functions.
-import { spawn } from "node:child_process";
+// One CPU profile of a server under scenario (a)'s or (b)'s load, from the build in dist/:
+//   npm run build && node --import tsx bench/profile.ts             the EventService, gRPC from grpc-js (a)
+//   npm run build && node --import tsx bench/profile.ts --gateway   the gateway, Connect JSON over HTTP/1.1 (b)
+// → bench/results/profile/*.cpuprofile and the top self-time functions.
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT, freePort } from "./lib.js";
 
+const gatewaySide = process.argv.includes("--gateway");
 const dir = `${ROOT}bench/results/profile`;
 rmSync(dir, { recursive: true, force: true });
 const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) };
-for (const k of ["MONGODB_URL", "AMQP_URL", "NODE_OPTIONS"]) delete env[k];
-const server = spawn(process.execPath, ["--cpu-prof", "--cpu-prof-dir", dir, "--import", "tsx", "bench/servers/events.ts"], { cwd: ROOT, env, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
+const profiled = ["--cpu-prof", "--cpu-prof-dir", dir];
+const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "ipc"): ChildProcess =>
+  spawn(process.execPath, args, { cwd: ROOT, env: { ...env, ...extra }, stdio: stdio === "ipc" ? ["ignore", "ignore", "inherit", "ipc"] : ["ignore", "ignore", "inherit"] });
+
+const server = run([...(gatewaySide ? [] : profiled), "dist/bench/servers/events.js"], {});
 const [ready] = (await once(server, "message")) as [{ port: number }];
-const client = spawn(process.execPath, ["--import", "tsx", "bench/load.ts"], { cwd: ROOT, env: { ...env, TARGET_PORT: String(ready.port), SEED: "1" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+let target = ready.port;
+let gateway: ChildProcess | undefined;
+if (gatewaySide) {
+  target = await freePort();
+  const admin = await freePort();
+  gateway = run([...profiled, "dist/gateway/main.js"], { HOST: "127.0.0.1", PORT: String(target), ADMIN_PORT: String(admin), EVENTS_URL: `http://127.0.0.1:${ready.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", WEB_ROOT: "/nonexistent" }, "none");
+  while (!(await fetch(`http://127.0.0.1:${admin}/readyz`).then((r) => r.ok, () => false))) await sleep(50);
+}
+const seeder = run(["dist/bench/load.js"], { TARGET_PORT: String(ready.port), SEED: "1" });
+const [{ eventId }] = (await once(seeder, "message")) as [{ eventId: string }];
+seeder.send({ type: "exit" });
+const client = run(["dist/bench/load.js"], { TARGET_PORT: String(target), EVENT_ID: eventId, PROTOCOL: gatewaySide ? "connect-json" : "grpc" });
 await once(client, "message");
-for (const calls of [5_000, 20_000]) {
+for (const calls of gatewaySide ? [1_000, 4_000] : [5_000, 20_000]) {
   client.send({ type: "run", calls, concurrency: 64 });
   const [r] = (await once(client, "message")) as [{ callsPerSec: number }];
   console.error(`${calls} calls: ${r.callsPerSec.toFixed(0)} calls/s (profiled)`);
 }
 client.send({ type: "exit" });
+if (gateway) {
+  gateway.kill("SIGTERM");
+  await once(gateway, "exit");
+}
 server.send({ type: "exit" });
 await once(server, "exit");
 
@@ -37,4 +60,4 @@ prof.samples.forEach((id, i) => {
 });
 const idle = [...self].filter(([k]) => k.startsWith("(idle)")).reduce((s, [, v]) => s + v, 0);
 console.log(`profile ${file}: ${(total / 1e6).toFixed(2)} s sampled, ${(idle / 1e6).toFixed(2)} s idle`);
-for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);

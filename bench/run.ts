@@ -1,13 +1,14 @@
-// Benchmark harness: `node --import tsx bench/run.ts [--quick]`.
-// Every measured server and every load client is its own child process.
+// Benchmark harness: `npm run bench [-- --quick]` (builds dist/ first).
+// Every measured server and every load client is its own child process,
+// running the compiled JavaScript in dist/ as the start scripts do.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { ROOT, freePort, rssOf, type ServerStats } from "./lib.js";
+import { ROOT, cpuOf, freePort, rssOf } from "./lib.js";
 import type { LoadResult } from "./load.js";
 
 const quick = process.argv.includes("--quick");
@@ -19,14 +20,17 @@ const BENCH_JWT_SECRET = randomBytes(32).toString("base64url");
 
 /** Children get no MongoDB/RabbitMQ: embedded defaults. */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, JWT_SECRET: BENCH_JWT_SECRET, ...extra };
+  const env = { ...process.env };
   for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
-  return env;
+  return { ...env, JWT_SECRET: BENCH_JWT_SECRET, ...extra };
 }
 
-function start(script: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+/** `script` is a path like "bench/servers/events.ts"; its build in dist/ runs, or the source under tsx with `viaTsx`. */
+function start(script: string, env: Record<string, string>, opts: { viaTsx?: boolean; stdio?: "ipc" | "none" } = {}): ChildProcess {
+  const args = opts.viaTsx ? ["--import", "tsx", script] : [`dist/${script.replace(/\.ts$/, ".js")}`];
   // stdout (the JSON logs) goes to /dev/null; stderr stays visible.
-  return spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], { cwd: ROOT, env: childEnv(env), stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const stdio = opts.stdio === "none" ? (["ignore", "ignore", "inherit"] as const) : (["ignore", "ignore", "inherit", "ipc"] as const);
+  return spawn(process.execPath, args, { cwd: ROOT, env: childEnv(env), stdio: [...stdio] });
 }
 
 function message<T>(child: ChildProcess, type: string): Promise<T> {
@@ -64,70 +68,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-// ---------------------------------------------------------------- scenario (a)
-
-type Side = "project" | "bare";
-interface RunA extends LoadResult {
-  side: Side;
-  round: number;
-  serverCpuUsPerCall: number;
-}
-
-async function scenarioA() {
-  const servers = {} as Record<Side, { child: ChildProcess; port: number }>;
-  for (const [side, script] of [["project", "bench/servers/events.ts"], ["bare", "bench/servers/bare.ts"]] as const) {
-    const child = start(script, { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
-    const { port } = await message<{ port: number }>(child, "ready");
-    servers[side] = { child, port };
-  }
-  await sleep(1_000);
-  const rssIdle = { project: rssOf(servers.project.child.pid!), bare: rssOf(servers.bare.child.pid!) };
-
-  const stats = async (child: ChildProcess) => {
-    const got = message<ServerStats>(child, "stats");
-    child.send({ type: "stats" });
-    const s = await got;
-    return s.cpuUserUs + s.cpuSystemUs;
-  };
-
-  const runs: RunA[] = [];
-  for (let round = 0; round < A.rounds; round++) {
-    const order: Side[] = round % 2 === 0 ? ["project", "bare"] : ["bare", "project"];
-    for (const side of order) {
-      const server = servers[side];
-      const client = start("bench/load.ts", { TARGET_PORT: String(server.port), SEED: side === "project" ? "1" : "0" });
-      await message(client, "ready");
-      client.send({ type: "run", calls: A.warmup, concurrency: A.concurrency });
-      await message(client, "done");
-      const cpu0 = await stats(server.child);
-      client.send({ type: "run", calls: A.calls, concurrency: A.concurrency });
-      const result = await message<LoadResult>(client, "done");
-      const cpu1 = await stats(server.child);
-      await stop(client);
-      const { type: _t, ...r } = result as LoadResult & { type?: string };
-      runs.push({ side, round, ...r, serverCpuUsPerCall: (cpu1 - cpu0) / A.calls });
-      console.error(`(a) round ${round} ${side.padEnd(7)} ${r.callsPerSec.toFixed(0)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  cpu ${((cpu1 - cpu0) / A.calls).toFixed(1)} µs/call  errors ${r.errors}`);
-    }
-  }
-  const rssAfterLoad = { project: rssOf(servers.project.child.pid!), bare: rssOf(servers.bare.child.pid!) };
-  await stop(servers.project.child);
-  await stop(servers.bare.child);
-
-  const summary = (side: Side) => {
-    const rs = runs.filter((r) => r.side === side);
-    return {
-      callsPerSec: median(rs.map((r) => r.callsPerSec)),
-      p50Ms: median(rs.map((r) => r.p50Ms)),
-      p90Ms: median(rs.map((r) => r.p90Ms)),
-      p99Ms: median(rs.map((r) => r.p99Ms)),
-      serverCpuUsPerCall: median(rs.map((r) => r.serverCpuUsPerCall)),
-      errors: rs.reduce((n, r) => n + r.errors, 0),
-    };
-  };
-  return { params: A, runs, summary: { project: summary("project"), bare: summary("bare") }, rssIdle, rssAfterLoad };
-}
-
-// ---------------------------------------------------------------- scenario (e)
+// ------------------------------------------------------ grpc.health.v1 probe
 
 const Health = grpc.makeGenericClientConstructor(
   {
@@ -166,9 +107,128 @@ async function untilServing(port: number, deadlineMs: number): Promise<void> {
   }
 }
 
-type Svc = "events" | "bookings";
+/** Polls an HTTP URL until it answers 200 (the gateway's /readyz). */
+async function untilReady(url: string, deadlineMs: number): Promise<void> {
+  const end = performance.now() + deadlineMs;
+  while (performance.now() < end) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    await sleep(20);
+  }
+  throw new Error(`${url} not ready within ${deadlineMs} ms`);
+}
+
+// ------------------------------------------------ scenarios (a) and (b)
+
+/**
+ * The compared sides of (a) and (b), measured in the same rounds so that
+ * their ratios come from the same machine state:
+ *   project   the EventService (runtime, all interceptors), gRPC from grpc-js
+ *   bare      a bare @grpc/grpc-js server, the same client
+ *   gw-connect / gw-grpcweb   the same GetEvent through the gateway as a browser sends it
+ */
+type Side = "project" | "bare" | "gw-connect" | "gw-grpcweb";
+const SIDES: Side[] = ["project", "bare", "gw-connect", "gw-grpcweb"];
+interface Run extends LoadResult {
+  side: Side;
+  round: number;
+  /** CPU of every server process on the call's path (gateway + events for the gateway sides), per call. */
+  serverCpuUsPerCall: number;
+  /** The gateway's share of it, for the gateway sides. */
+  gatewayCpuUsPerCall?: number;
+}
+
+async function scenarioAB() {
+  const events = start("bench/servers/events.ts", { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
+  const bare = start("bench/servers/bare.ts", { PORT: String(await freePort()) });
+  const eventsPort = (await message<{ port: number }>(events, "ready")).port;
+  const barePort = (await message<{ port: number }>(bare, "ready")).port;
+  const gwPort = await freePort();
+  const gwAdmin = await freePort();
+  // RATE_LIMIT_PER_SECOND=0: the per-client limit would cap the one load client; this measures the path.
+  const gateway = start(
+    "gateway/main.ts",
+    { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(gwPort), ADMIN_PORT: String(gwAdmin), EVENTS_URL: `http://127.0.0.1:${eventsPort}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", LOG_LEVEL: "info", WEB_ROOT: "/nonexistent" },
+    { stdio: "none" },
+  );
+  try {
+    await untilReady(`http://127.0.0.1:${gwAdmin}/readyz`, 30_000);
+  } catch (err) {
+    for (const child of [events, bare, gateway]) child.kill();
+    throw err;
+  }
+  await sleep(1_000);
+  const rssIdle = { project: rssOf(events.pid!), bare: rssOf(bare.pid!), gateway: rssOf(gateway.pid!) };
+
+  // The project's store starts empty: the first client creates the event every side reads.
+  const seeder = start("bench/load.ts", { TARGET_PORT: String(eventsPort), SEED: "1" });
+  const { eventId } = await message<{ eventId: string }>(seeder, "ready");
+  await stop(seeder);
+
+  const path: Record<Side, { port: number; protocol: string; pids: number[] }> = {
+    project: { port: eventsPort, protocol: "grpc", pids: [events.pid!] },
+    bare: { port: barePort, protocol: "grpc", pids: [bare.pid!] },
+    "gw-connect": { port: gwPort, protocol: "connect-json", pids: [gateway.pid!, events.pid!] },
+    "gw-grpcweb": { port: gwPort, protocol: "grpc-web", pids: [gateway.pid!, events.pid!] },
+  };
+  const runs: Run[] = [];
+  for (let round = 0; round < A.rounds; round++) {
+    // Rotate who goes first, so no side always meets the same machine state.
+    const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
+    for (const side of order) {
+      const { port, protocol, pids } = path[side];
+      const client = start("bench/load.ts", { TARGET_PORT: String(port), PROTOCOL: protocol, EVENT_ID: side === "bare" ? "" : eventId });
+      await message(client, "ready");
+      client.send({ type: "run", calls: A.warmup, concurrency: A.concurrency });
+      await message(client, "done");
+      const cpu0 = pids.map(cpuOf);
+      client.send({ type: "run", calls: A.calls, concurrency: A.concurrency });
+      const result = await message<LoadResult>(client, "done");
+      const cpu1 = pids.map(cpuOf);
+      await stop(client);
+      const { type: _t, ...r } = result as LoadResult & { type?: string };
+      const perCall = pids.map((_, i) => (cpu1[i]! - cpu0[i]!) / A.calls);
+      const run: Run = { side, round, ...r, serverCpuUsPerCall: perCall.reduce((s, x) => s + x, 0) };
+      if (pids.length > 1) run.gatewayCpuUsPerCall = perCall[0];
+      runs.push(run);
+      console.error(
+        `(a/b) round ${round} ${side.padEnd(10)} ${r.callsPerSec.toFixed(0)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  server cpu ${run.serverCpuUsPerCall.toFixed(1)} µs/call  errors ${r.errors}`,
+      );
+    }
+  }
+  const rssAfterLoad = { project: rssOf(events.pid!), bare: rssOf(bare.pid!), gateway: rssOf(gateway.pid!) };
+  await stop(events);
+  await stop(bare);
+  await stop(gateway, "SIGTERM");
+
+  const summary = (side: Side) => {
+    const rs = runs.filter((r) => r.side === side);
+    const gw = rs.flatMap((r) => (r.gatewayCpuUsPerCall === undefined ? [] : [r.gatewayCpuUsPerCall]));
+    return {
+      callsPerSec: median(rs.map((r) => r.callsPerSec)),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p90Ms: median(rs.map((r) => r.p90Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      serverCpuUsPerCall: median(rs.map((r) => r.serverCpuUsPerCall)),
+      gatewayCpuUsPerCall: gw.length ? median(gw) : undefined,
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+    };
+  };
+  const summaries = Object.fromEntries(SIDES.map((s) => [s, summary(s)])) as Record<Side, ReturnType<typeof summary>>;
+  return { params: A, runs, summary: summaries, rssIdle, rssAfterLoad };
+}
+
+// ---------------------------------------------------------------- scenario (e)
+
+/** What is cold-started: each service as the start scripts run it (dist/), and events under tsx for comparison. */
+const COLD = [
+  { name: "events", script: "services/events/main.ts", viaTsx: false },
+  { name: "bookings", script: "services/bookings/main.ts", viaTsx: false },
+  { name: "events (tsx)", script: "services/events/main.ts", viaTsx: true },
+] as const;
+type ColdName = (typeof COLD)[number]["name"];
 interface RunE {
-  service: Svc;
+  service: ColdName;
   round: number;
   msToServing: number;
   rssAtServing: number;
@@ -178,69 +238,108 @@ interface RunE {
 async function scenarioE() {
   const runs: RunE[] = [];
   for (let round = 0; round < COLD_RUNS; round++) {
-    const order: Svc[] = round % 2 === 0 ? ["events", "bookings"] : ["bookings", "events"];
-    for (const service of order) {
+    const order = COLD.map((_, i) => COLD[(i + round) % COLD.length]!);
+    for (const { name, script, viaTsx } of order) {
       const port = await freePort();
       const adminPort = await freePort();
       const t0 = performance.now();
-      const child = start(`services/${service}/main.ts`, { PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info" });
+      const child = start(script, { PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info" }, { viaTsx, stdio: "none" });
       await untilServing(port, 30_000);
       const msToServing = performance.now() - t0;
       const rssAtServing = rssOf(child.pid!);
       await sleep(1_000);
       const rssIdle1s = rssOf(child.pid!);
       await stop(child, "SIGTERM");
-      runs.push({ service, round, msToServing, rssAtServing, rssIdle1s });
-      console.error(`(e) round ${round} ${service.padEnd(8)} ${msToServing.toFixed(0)} ms to SERVING, RSS ${(rssIdle1s / 2 ** 20).toFixed(1)} MiB idle`);
+      runs.push({ service: name, round, msToServing, rssAtServing, rssIdle1s });
+      console.error(`(e) round ${round} ${name.padEnd(13)} ${msToServing.toFixed(0)} ms to SERVING, RSS ${(rssIdle1s / 2 ** 20).toFixed(1)} MiB idle`);
     }
   }
-  const summary = (service: Svc) => {
+  const summary = (service: ColdName) => {
     const rs = runs.filter((r) => r.service === service);
     return { msToServing: median(rs.map((r) => r.msToServing)), rssIdle1s: median(rs.map((r) => r.rssIdle1s)) };
   };
-  return { runs, summary: { events: summary("events"), bookings: summary("bookings") } };
+  return { runs, summary: Object.fromEntries(COLD.map((c) => [c.name, summary(c.name)])) as Record<ColdName, ReturnType<typeof summary>> };
+}
+
+// ------------------------------------------- scenario (d), written elsewhere
+
+/**
+ * Hook for scenario (d), notification latency: when `bench/notification-latency.ts`
+ * exists it is imported and its `run({ quick })` must resolve to
+ * `{ markdown, data }`: a section for latest.md and what goes into the JSON.
+ */
+async function scenarioD(): Promise<{ markdown: string; data: unknown } | undefined> {
+  const file = `${ROOT}bench/notification-latency.ts`;
+  if (!existsSync(file)) return undefined;
+  const mod = (await import(file)) as { run(opts: { quick: boolean }): Promise<{ markdown: string; data: unknown }> };
+  return mod.run({ quick });
 }
 
 // ---------------------------------------------------------------- report
 
-const machine = { cores: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version, date: new Date().toISOString(), quick };
-console.error(`machine: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}${quick ? " (--quick)" : ""}`);
-const a = await scenarioA();
+const machine = {
+  cores: cpus().length,
+  cpuModel: cpus()[0]?.model ?? "unknown",
+  node: process.version,
+  date: new Date().toISOString(),
+  quick,
+  /** 1-minute load average before and after: the machine may be shared; ratios come from the same rounds. */
+  loadBefore: loadavg()[0]!,
+  loadAfter: NaN,
+};
+console.error(`machine: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load ${machine.loadBefore.toFixed(2)}${quick ? " (--quick)" : ""}`);
+const ab = await scenarioAB();
+const d = await scenarioD();
 const e = await scenarioE();
+machine.loadAfter = loadavg()[0]!;
 
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, "-");
-writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, a, e }, null, 2) + "\n");
+writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab, d: d?.data, e }, null, 2) + "\n");
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-const p = a.summary.project;
-const b = a.summary.bare;
+const s = ab.summary;
+const row = (label: string, x: (typeof s)[Side], rss: string) =>
+  `| ${label} | ${x.callsPerSec.toFixed(0)} | ${x.p50Ms.toFixed(2)} | ${x.p90Ms.toFixed(2)} | ${x.p99Ms.toFixed(2)} | ${x.serverCpuUsPerCall.toFixed(1)} | ${x.errors} | ${rss} |`;
+const ratio = (label: string, x: (typeof s)[Side], y: (typeof s)[Side]) =>
+  `| **${label}** | ${(x.callsPerSec / y.callsPerSec).toFixed(2)} | ${(x.p50Ms / y.p50Ms).toFixed(2)} | ${(x.p90Ms / y.p90Ms).toFixed(2)} | ${(x.p99Ms / y.p99Ms).toFixed(2)} | ${(x.serverCpuUsPerCall / y.serverCpuUsPerCall).toFixed(2)} | | |`;
+const HEAD = `| | calls/s | p50 ms | p90 ms | p99 ms | server CPU µs/call | errors | RSS idle → after load |
+|---|---:|---:|---:|---:|---:|---:|---:|`;
 const md = `# Benchmark results
 
-${machine.date} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machine.node}${quick ? " · **--quick**" : ""}
+${machine.date} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machine.node}${quick ? " · **--quick**" : ""} ·
+load average (1 min) ${machine.loadBefore.toFixed(2)} before, ${machine.loadAfter.toFixed(2)} after
 
-## (a) Unary GetEvent over gRPC
+${A.calls} calls per side and round at concurrency ${A.concurrency}, after ${A.warmup} warm-up calls; ${A.rounds} rounds, the
+four sides of (a) and (b) rotating their order each round; medians over rounds. Every process runs the build in \`dist/\`.
+Server CPU = user + system time of the server processes on the call's path (\`/proc/<pid>/stat\`) over the measured calls, per call.
 
-${A.calls} calls at concurrency ${A.concurrency} over one HTTP/2 connection (grpc-js client in its own process), after ${A.warmup} warm-up calls;
-${A.rounds} rounds alternating the sides; medians over rounds. Server CPU = server process \`cpuUsage()\` delta / calls.
+## (a) Unary GetEvent over gRPC (one @grpc/grpc-js client, one HTTP/2 connection)
 
-| | calls/s | p50 ms | p90 ms | p99 ms | server CPU µs/call | errors | RSS idle | RSS after load |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
-| project (EventService, runtime, LOG_LEVEL=info) | ${p.callsPerSec.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p90Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.serverCpuUsPerCall.toFixed(1)} | ${p.errors} | ${mib(a.rssIdle.project)} | ${mib(a.rssAfterLoad.project)} |
-| bare @grpc/grpc-js | ${b.callsPerSec.toFixed(0)} | ${b.p50Ms.toFixed(2)} | ${b.p90Ms.toFixed(2)} | ${b.p99Ms.toFixed(2)} | ${b.serverCpuUsPerCall.toFixed(1)} | ${b.errors} | ${mib(a.rssIdle.bare)} | ${mib(a.rssAfterLoad.bare)} |
-| **ratio project/bare** | ${(p.callsPerSec / b.callsPerSec).toFixed(2)} | ${(p.p50Ms / b.p50Ms).toFixed(2)} | ${(p.p90Ms / b.p90Ms).toFixed(2)} | ${(p.p99Ms / b.p99Ms).toFixed(2)} | ${(p.serverCpuUsPerCall / b.serverCpuUsPerCall).toFixed(2)} | | | |
+${HEAD}
+${row("project (EventService, runtime, LOG_LEVEL=info)", s.project, `${mib(ab.rssIdle.project)} → ${mib(ab.rssAfterLoad.project)}`)}
+${row("bare @grpc/grpc-js", s.bare, `${mib(ab.rssIdle.bare)} → ${mib(ab.rssAfterLoad.bare)}`)}
+${ratio("ratio project/bare", s.project, s.bare)}
 
-Per round (calls/s): ${a.runs.map((r) => `${r.side} ${r.callsPerSec.toFixed(0)}`).join(", ")}
+## (b) The same GetEvent through the gateway (connect-node client over HTTP/1.1, as a browser)
 
+${HEAD}
+${row(`Connect JSON → gateway → gRPC → EventService (gateway ${s["gw-connect"].gatewayCpuUsPerCall?.toFixed(1)} µs)`, s["gw-connect"], `gateway ${mib(ab.rssIdle.gateway)} → ${mib(ab.rssAfterLoad.gateway)}`)}
+${row(`gRPC-Web → gateway → gRPC → EventService (gateway ${s["gw-grpcweb"].gatewayCpuUsPerCall?.toFixed(1)} µs)`, s["gw-grpcweb"], "")}
+${ratio("ratio Connect JSON/(a) project", s["gw-connect"], s.project)}
+${ratio("ratio gRPC-Web/(a) project", s["gw-grpcweb"], s.project)}
+
+Per round (calls/s): ${ab.runs.map((r) => `${r.side} ${r.callsPerSec.toFixed(0)}`).join(", ")}
+${d ? `\n${d.markdown}\n` : ""}
 ## (e) Cold start to SERVING
 
-\`node --import tsx services/<svc>/main.ts\`, embedded defaults (no MONGODB_URL/AMQP_URL), from spawn to the first SERVING
-answer of \`grpc.health.v1.Health/Check\` (polled every 10 ms); ${COLD_RUNS} runs each, alternating; medians.
+\`node dist/services/<svc>/main.js\` (as \`npm run start:<svc>\`), and events under \`tsx\` for comparison; embedded defaults (no
+MONGODB_URL/AMQP_URL); from spawn to the first SERVING answer of \`grpc.health.v1.Health/Check\` (polled every 10 ms);
+${COLD_RUNS} runs each, rotating; medians.
 
 | service | ms to SERVING | RSS 1 s after SERVING | runs (ms) |
 |---|---:|---:|---|
-| events | ${e.summary.events.msToServing.toFixed(0)} | ${mib(e.summary.events.rssIdle1s)} | ${e.runs.filter((r) => r.service === "events").map((r) => r.msToServing.toFixed(0)).join(", ")} |
-| bookings | ${e.summary.bookings.msToServing.toFixed(0)} | ${mib(e.summary.bookings.rssIdle1s)} | ${e.runs.filter((r) => r.service === "bookings").map((r) => r.msToServing.toFixed(0)).join(", ")} |
+${COLD.map((c) => `| ${c.name} | ${e.summary[c.name].msToServing.toFixed(0)} | ${mib(e.summary[c.name].rssIdle1s)} | ${e.runs.filter((r) => r.service === c.name).map((r) => r.msToServing.toFixed(0)).join(", ")} |`).join("\n")}
 
 Raw data: \`bench/results/${stamp}.json\`.
 `;

@@ -51,8 +51,7 @@ export class Forwarder {
     // Unary calls always carry a deadline upstream, so none waits forever.
     const timeoutMs = Math.min(call.timeoutMs ?? Infinity, this.options.maxDeadlineMs);
     try {
-      const res = await upstream.transport.unary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
-      return res.message;
+      return await upstream.unary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
     } catch (err) {
       throw this.failure(err, upstream, call.signal);
     }

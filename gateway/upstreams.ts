@@ -1,8 +1,9 @@
-import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import type { DescMethodUnary, DescService, Message } from "@bufbuild/protobuf";
+import { createClient, createContextValues, type Interceptor, type Transport, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
+import { grpcUnary } from "./grpc-unary-client.js";
 
 /** A service process behind the gateway and the contracts it serves. */
 export interface Upstream {
@@ -12,6 +13,8 @@ export interface Upstream {
   services: readonly DescService[];
   /** gRPC over one HTTP/2 connection, shared by every call to this upstream. */
   transport: Transport;
+  /** A unary call on that same connection, without connect-node's streaming pipeline. */
+  unary(method: DescMethodUnary, signal: AbortSignal, timeoutMs: number | undefined, header: Headers, input: Message): Promise<Message>;
   /** Closes the connection (at shutdown). */
   close(): void;
 }
@@ -21,12 +24,52 @@ export function connectUpstream(name: string, url: string, services: readonly De
   // Pings keep long-lived streams (Subscribe) honest: a dead connection is
   // noticed and its calls fail instead of hanging.
   const sessions = new Http2SessionManager(url, { pingIntervalMs: 30_000, pingTimeoutMs: 10_000 });
+  const basePath = new URL(url).pathname.replace(/\/+$/, "");
   return {
     name,
     url,
     services,
     transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors }),
+    unary: withInterceptors(interceptors, url, (req, timeoutMs) => grpcUnary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, req.message)),
     close: () => sessions.abort(),
+  };
+}
+
+/**
+ * The direct unary call wrapped in the same client interceptors as the
+ * transport (trace propagation, grpc_client_* metrics), the first one
+ * outermost as in connect; they see connect's request and response shapes.
+ */
+function withInterceptors(
+  interceptors: Interceptor[],
+  baseUrl: string,
+  call: (req: UnaryRequest, timeoutMs: number | undefined) => Promise<Message>,
+): Upstream["unary"] {
+  return async (method, signal, timeoutMs, header, input) => {
+    const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => ({
+      stream: false,
+      service: req.service,
+      method: req.method,
+      header: new Headers(),
+      trailer: new Headers(),
+      message: await call(req, timeoutMs),
+    });
+    const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
+      (next, interceptor) => interceptor(next as never) as never,
+      innermost,
+    );
+    const res = await run({
+      stream: false,
+      service: method.parent,
+      method,
+      requestMethod: "POST",
+      url: `${baseUrl.replace(/\/+$/, "")}/${method.parent.typeName}/${method.name}`,
+      signal,
+      header,
+      contextValues: createContextValues(),
+      message: input,
+    } as UnaryRequest);
+    return res.message;
   };
 }
 

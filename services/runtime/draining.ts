@@ -2,7 +2,7 @@ import { once } from "node:events";
 import type http from "node:http";
 import type http2 from "node:http2";
 import type { Socket } from "node:net";
-import { DualProtocolListener } from "./listener.js";
+import { DualProtocolListener, type StreamTaker } from "./listener.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -24,12 +24,18 @@ export class DrainingServer {
     handler: (req: NodeRequest, res: NodeResponse) => void,
     /** How long the unread rest of an HTTP/1.1 request body may keep arriving after the response (see discardUnread). */
     private readonly discardTimeoutMs = 10_000,
+    /** Answers some HTTP/2 streams directly (the unary gRPC fast path); counted in flight the same way. */
+    takeStream?: StreamTaker,
   ) {
+    const taker: StreamTaker | undefined = takeStream && ((stream, headers) => {
+      if (!takeStream(stream, headers)) return false;
+      this.inFlight++;
+      stream.once("close", () => this.settled());
+      return true;
+    });
     this.listener = new DualProtocolListener((req, res) => {
       this.inFlight++;
-      res.once("close", () => {
-        if (--this.inFlight === 0) this.idle?.();
-      });
+      res.once("close", () => this.settled());
       if (req.httpVersionMajor === 1) {
         // While draining, HTTP/1.1 clients are told not to reuse the connection.
         if (this.stopping) res.setHeader("connection", "close");
@@ -37,7 +43,7 @@ export class DrainingServer {
         res.once("finish", () => discardUnread(req as http.IncomingMessage, socket, this.discardTimeoutMs));
       }
       handler(req, res);
-    });
+    }, taker);
     this.listener.tcp.on("connection", (socket: Socket) => {
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
@@ -46,6 +52,10 @@ export class DrainingServer {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
     });
+  }
+
+  private settled() {
+    if (--this.inFlight === 0) this.idle?.();
   }
 
   get requestsInFlight(): number {

@@ -4,6 +4,9 @@ import net from "node:net";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
+/** Sees each HTTP/2 stream first; returns true when it answers the stream itself. */
+export type StreamTaker = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+
 // Every cleartext HTTP/2 connection starts with this preface (RFC 9113 §3.4).
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -18,8 +21,19 @@ export class DualProtocolListener {
   readonly h2: http2.Http2Server;
   readonly h1: http.Server;
 
-  constructor(handler: Handler) {
+  constructor(handler: Handler, takeStream?: StreamTaker) {
     this.h2 = http2.createServer({}, handler);
+    if (takeStream) {
+      // Node's request/response compatibility layer is itself a "stream"
+      // listener; calling it only for the streams the taker leaves means
+      // the taken ones never pay for the request/response objects.
+      const compat = this.h2.listeners("stream") as Array<(...args: unknown[]) => void>;
+      this.h2.removeAllListeners("stream");
+      this.h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+        if (takeStream(stream, headers)) return;
+        for (const listener of compat) listener.call(this.h2, stream, headers, ...rest);
+      });
+    }
     this.h1 = http.createServer(handler);
     // HTTP/1.1 keep-alive longer than typical load balancer idle timeouts.
     this.h1.keepAliveTimeout = 65_000;

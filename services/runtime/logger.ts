@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import type { LogLevel } from "./config.js";
 import { activeTraceIds } from "./tracing.js";
 
@@ -23,13 +24,15 @@ export interface Logger {
 export function createLogger(
   level: LogLevel,
   base: LogFields = {},
-  write: (line: string) => void = (line) => process.stdout.write(line),
+  write: (line: string) => void = bufferedStdout,
 ): Logger {
   const min = SEVERITY[level];
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (SEVERITY[lvl] < min) return;
-    const line = { time: new Date().toISOString(), level: lvl, ...base, ...activeTraceIds(), msg, ...fields };
-    write(JSON.stringify(line, errorReplacer) + "\n");
+    const entry = { time: new Date().toISOString(), level: lvl, ...base, ...activeTraceIds(), msg, ...fields };
+    // A replacer makes JSON.stringify call back for every key; most lines
+    // (one per RPC) hold only plain values and do not need it.
+    write(JSON.stringify(entry, plain(fields) ? undefined : errorReplacer) + "\n");
   };
   return {
     debug: (msg, fields) => log("debug", msg, fields),
@@ -40,6 +43,52 @@ export function createLogger(
     enabled: (lvl) => SEVERITY[lvl] >= min,
   };
 }
+
+function plain(fields: LogFields | undefined): boolean {
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== null && typeof value === "object") return false;
+    if (typeof value === "bigint") return false;
+  }
+  return true;
+}
+
+let pending: string[] = [];
+let scheduled = false;
+
+/**
+ * Stdout with the lines of one event-loop turn written together. Writes to
+ * files and pipes are synchronous system calls in Node; with one access log
+ * line per RPC they cost more than the rest of the logging. Lines wait at
+ * most until the current I/O callbacks are done (setImmediate), and are
+ * flushed synchronously when the process exits, so none is lost on
+ * process.exit().
+ */
+export function bufferedStdout(line: string): void {
+  pending.push(line);
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flush);
+}
+
+function flush() {
+  scheduled = false;
+  if (pending.length === 0) return;
+  const text = pending.length === 1 ? pending[0]! : pending.join("");
+  pending = [];
+  process.stdout.write(text);
+}
+
+process.once("exit", () => {
+  if (pending.length === 0) return;
+  const text = pending.join("");
+  pending = [];
+  try {
+    writeSync(1, text);
+  } catch {
+    // stdout is gone: nothing left to tell
+  }
+});
 
 // Errors have no enumerable fields; keep what helps debugging.
 function errorReplacer(_key: string, value: unknown) {

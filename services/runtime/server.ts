@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { createAdminServer } from "./admin.js";
+import { GrpcUnaryFastPath } from "./grpc-unary.js";
 import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
@@ -49,6 +50,8 @@ export interface RunningService {
   adminPort: number;
   health: HealthMonitor;
   metrics: Registry;
+  /** The unary gRPC fast path, where there is one (tests read its call count). */
+  fastPath?: GrpcUnaryFastPath;
   /** Graceful stop: NOT_SERVING, refuse new calls, finish in-flight ones, close. */
   shutdown(): Promise<void>;
 }
@@ -78,21 +81,24 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     ...reflectionServices([...served, Health]),
   ];
 
+  // The first interceptor is the outermost: logs and metrics see the code
+  // that the errors interceptor settled on.
+  const interceptors = [
+    observabilityInterceptor(logger, metrics),
+    errorsInterceptor(),
+    authInterceptor(createTokenVerifier(config.auth, logger)),
+    ...(opts.interceptors ?? []),
+  ];
+  // Unary gRPC calls skip connect-node (see grpc-unary.ts) but run the same interceptors and handlers.
+  const fastPath = new GrpcUnaryFastPath(interceptors, { maxRequestBytes: config.maxRequestBytes, maxDeadlineMs: config.maxDeadlineMs });
   const handler = connectNodeAdapter({
-    routes: (router) => registrations.forEach((r) => r.route(router)),
-    // The first interceptor is the outermost: logs and metrics see the code
-    // that the errors interceptor settled on.
-    interceptors: [
-      observabilityInterceptor(logger, metrics),
-      errorsInterceptor(),
-      authInterceptor(createTokenVerifier(config.auth, logger)),
-      ...(opts.interceptors ?? []),
-    ],
+    routes: (router) => registrations.forEach((r) => r.route(fastPath.recording(router))),
+    interceptors,
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
   });
 
-  const server = new DrainingServer(handler);
+  const server = new DrainingServer(handler, undefined, (stream, headers) => fastPath.handle(stream, headers));
 
   const admin = createAdminServer(metrics, health);
   await health.start();
@@ -113,7 +119,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
       logger.info("stopped");
     })());
 
-  return { name: opts.name, port, adminPort, health, metrics, shutdown };
+  return { name: opts.name, port, adminPort, health, metrics, fastPath, shutdown };
 }
 
 /**

@@ -1,0 +1,350 @@
+import http2 from "node:http2";
+import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "./grpc-wire.js";
+
+/**
+ * The unary gRPC fast path.
+ *
+ * connect-node answers every protocol through one async-iterable pipeline,
+ * which for a unary gRPC call costs about 7x what @grpc/grpc-js spends
+ * (bench/README.md has the profile). Unary gRPC is the mesh's hot path
+ * (service to service), so those calls are answered here, directly on the
+ * HTTP/2 stream: read one length-prefixed message, decode it, run the SAME
+ * interceptors and handler functions connect would, and write headers,
+ * one DATA frame and trailers. Anything this path does not handle itself
+ * (other content types, compression, streaming methods, HTTP/1.1, Connect,
+ * gRPC-Web) is left to connect-node, so there is exactly one behaviour per
+ * protocol feature and the fast path never has to be complete.
+ */
+export class GrpcUnaryFastPath {
+  private readonly methods = new Map<string, UnaryMethod>();
+  /** Every path a service routes (any method kind), to tell "unknown method" from "not for us". */
+  private readonly routed = new Set<string>();
+  /** Calls answered here; read by tests to prove the path is taken. */
+  calls = 0;
+
+  constructor(
+    private readonly interceptors: readonly Interceptor[],
+    private readonly limits: { maxRequestBytes: number; maxDeadlineMs: number },
+  ) {}
+
+  /**
+   * Wraps a router so that every service routed through it is also known
+   * to the fast path, with the same implementation object.
+   */
+  recording(router: ConnectRouter): ConnectRouter {
+    const wrapped: ConnectRouter = {
+      get handlers() {
+        return router.handlers;
+      },
+      service: (desc, impl, options) => {
+        this.add(desc, impl as Record<string, unknown>);
+        router.service(desc, impl, options);
+        return wrapped;
+      },
+      rpc: (method, impl, options) => {
+        this.add(method.parent, { [method.localName]: impl });
+        router.rpc(method, impl, options);
+        return wrapped;
+      },
+    };
+    return wrapped;
+  }
+
+  private add(desc: DescService, impl: Record<string, unknown>) {
+    const spec = createServiceImplSpec(desc, impl as Parameters<typeof createServiceImplSpec>[1]);
+    for (const method of desc.methods) {
+      const path = `/${desc.typeName}/${method.name}`;
+      this.routed.add(path);
+      // Methods the implementation leaves out stay with connect (it answers Unimplemented).
+      if (method.methodKind !== "unary" || typeof impl[method.localName] !== "function") continue;
+      const m = spec.methods[method.localName] as MethodImplSpec & { kind: "unary" };
+      this.methods.set(path, { service: desc, method: m.method as DescMethodUnary, impl: m.impl as UnaryMethod["impl"] });
+    }
+  }
+
+  /**
+   * Takes the stream when it is a unary gRPC call this path answers (or a
+   * gRPC call to a method no service routes); returns false to leave it to
+   * connect-node.
+   */
+  handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
+    const type = headers["content-type"];
+    if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+    if (headers[":method"] !== "POST") return false;
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false; // connect decompresses
+    const path = headers[":path"] ?? "";
+    const method = this.methods.get(path);
+    if (method === undefined) {
+      if (this.routed.has(path)) return false;
+      // gRPC asks for UNIMPLEMENTED in a 200 response, not a 404.
+      this.calls++;
+      respondError(stream, type, new ConnectError(`${path} is not implemented`, Code.Unimplemented));
+      stream.on("data", ignore);
+      return true;
+    }
+    this.calls++;
+    new UnaryCall(stream, headers, type, method, this.interceptors, this.limits).start();
+    return true;
+  }
+}
+
+interface UnaryMethod {
+  service: DescService;
+  method: DescMethodUnary;
+  impl: (req: unknown, ctx: HandlerContext) => unknown;
+}
+
+/** Marks responses built here: tells whether a lazy header getter was ever read. */
+const LAZY = Symbol("lazy headers");
+type LazyResponse = UnaryResponse & { [LAZY]: (key: "header" | "trailer") => boolean };
+// The reason a finished call's signal carries, allocated once: aborting
+// with no reason makes Node build a DOMException with a stack every time.
+const CALL_OVER = new ConnectError("the call is over", Code.Canceled);
+
+/** One unary call on one HTTP/2 stream, from the request's first byte to the trailers. */
+class UnaryCall {
+  private chunks: Buffer[] = [];
+  private received = 0;
+  /** Length of the one message, once its 5-byte prefix arrived. */
+  private expected = -1;
+  private answered = false;
+  private controller: AbortController | undefined;
+  private abortReason: ConnectError | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private deadlineAt = 0;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly headers: http2.IncomingHttpHeaders,
+    private readonly contentType: string,
+    private readonly target: UnaryMethod,
+    private readonly interceptors: readonly Interceptor[],
+    private readonly limits: { maxRequestBytes: number; maxDeadlineMs: number },
+  ) {}
+
+  start() {
+    const timeout = parseTimeout((this.headers["grpc-timeout"] as string | undefined) ?? null, this.limits.maxDeadlineMs);
+    if (timeout.error) return this.fail(timeout.error);
+    if (timeout.timeoutMs !== undefined) {
+      this.deadlineAt = Date.now() + timeout.timeoutMs;
+      this.deadline = setTimeout(() => this.expire(), timeout.timeoutMs);
+    }
+    this.stream.on("data", (chunk: Buffer) => this.onData(chunk));
+    this.stream.on("end", () => this.onEnd());
+    this.stream.on("close", () => this.onClose());
+    // Errors (a reset by the client) end in "close"; without a listener they would throw.
+    this.stream.on("error", ignore);
+  }
+
+  private onData(chunk: Buffer) {
+    if (this.answered) return; // an error was sent already: drain what the client still sends
+    this.received += chunk.length;
+    this.chunks.push(chunk);
+    if (this.expected < 0 && this.received >= HEADER_BYTES) {
+      const head = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks);
+      this.expected = head.readUInt32BE(1);
+      if (this.expected > this.limits.maxRequestBytes) {
+        return this.fail(
+          new ConnectError(`message size ${this.expected} is larger than configured readMaxBytes ${this.limits.maxRequestBytes}`, Code.ResourceExhausted),
+        );
+      }
+    }
+    // A second message behind the first: connect's wording and code for it.
+    if (this.expected >= 0 && this.received >= 2 * HEADER_BYTES + this.expected) {
+      this.fail(new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented));
+    }
+  }
+
+  private onEnd() {
+    if (this.answered) return;
+    if (this.received === 0) {
+      return this.fail(new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented));
+    }
+    if (this.received !== HEADER_BYTES + this.expected) {
+      return this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+    }
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    if ((body[0]! & COMPRESSED_FLAG) !== 0) {
+      // No grpc-encoding (or identity) was announced, so there is nothing to decompress with.
+      return this.fail(new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
+    }
+    let message;
+    try {
+      message = fromBinary(this.target.method.input, body.subarray(HEADER_BYTES));
+    } catch (err) {
+      // Bytes that are not the request message are the caller's mistake (connect-go says so too).
+      return this.fail(new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument));
+    }
+    this.invoke(message).then(
+      (res) => this.respond(res),
+      (err: unknown) => this.fail(err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err)),
+    );
+  }
+
+  /** The stream closed: answered, or reset by the client (cancelled, or its deadline passed). */
+  private onClose() {
+    clearTimeout(this.deadline);
+    if (!this.answered) {
+      this.answered = true;
+      this.abort(new ConnectError(`http/2 stream closed with code ${this.stream.rstCode ?? "unknown"}`, Code.Canceled));
+    } else {
+      this.abort(CALL_OVER);
+    }
+  }
+
+  private expire() {
+    const err = new ConnectError("the operation timed out", Code.DeadlineExceeded);
+    this.abort(err);
+    this.fail(err);
+  }
+
+  /** Aborts the call's signal, if anybody asked for it; otherwise only remembers why. */
+  private abort(reason: ConnectError) {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  private get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Runs the interceptors and the handler exactly as connect's invokeUnaryImplementation does. */
+  private invoke(message: unknown): Promise<UnaryResponse> {
+    const call = this;
+    const { service, method, impl } = this.target;
+    const authority = this.headers[":authority"] ?? this.headers.host ?? "localhost";
+    let responseHeader: Headers | undefined;
+    let responseTrailer: Headers | undefined;
+    const req: UnaryRequest = {
+      stream: false,
+      service,
+      method,
+      requestMethod: "POST",
+      url: `http://${authority}${this.headers[":path"]}`,
+      header: webHeaders(this.headers),
+      contextValues: createContextValues(),
+      message: message as UnaryRequest["message"],
+      get signal() {
+        return call.signal;
+      },
+    };
+    const handler = async (r: UnaryRequest): Promise<UnaryResponse> => {
+      const ctx: HandlerContext = {
+        method,
+        service: r.service,
+        requestMethod: r.requestMethod,
+        protocolName: "grpc",
+        url: r.url,
+        requestHeader: r.header,
+        values: r.contextValues,
+        get signal() {
+          return r.signal;
+        },
+        timeoutMs: () => (call.deadlineAt === 0 ? undefined : call.deadlineAt - Date.now()),
+        get responseHeader() {
+          return (responseHeader ??= new Headers());
+        },
+        get responseTrailer() {
+          return (responseTrailer ??= new Headers());
+        },
+      };
+      const out = await impl(r.message, ctx);
+      const res: LazyResponse = {
+        stream: false,
+        service,
+        method,
+        message: (isMessage(out, method.output) ? out : create(method.output, out as never)) as UnaryResponse["message"],
+        get header() {
+          return (responseHeader ??= new Headers());
+        },
+        get trailer() {
+          return (responseTrailer ??= new Headers());
+        },
+        [LAZY]: (key) => (key === "header" ? responseHeader : responseTrailer) !== undefined,
+      };
+      return res;
+    };
+    let next = handler as (r: UnaryRequest) => Promise<UnaryResponse>;
+    // The first interceptor is the outermost, as in connect's applyInterceptors.
+    for (let i = this.interceptors.length - 1; i >= 0; i--) {
+      next = this.interceptors[i]!(next as never) as never;
+    }
+    return next(req);
+  }
+
+  private respond(res: UnaryResponse) {
+    if (this.answered || this.stream.destroyed) return;
+    this.answered = true;
+    clearTimeout(this.deadline);
+    const frame = encodeEnvelope(toBinary(res.method.output, res.message));
+    const trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+    // Read through the response's own getters, so untouched ones stay unallocated.
+    const header = responseHeaders(res, "header");
+    const trailer = responseHeaders(res, "trailer");
+    if (trailer) copyInto(trailers, trailer);
+    trailers["grpc-status"] = "0";
+    const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": this.contentType };
+    if (header) copyInto(head, header);
+    this.stream.respond(head, { waitForTrailers: true });
+    this.stream.once("wantTrailers", () => this.stream.sendTrailers(trailers));
+    this.stream.end(frame);
+  }
+
+  private fail(err: ConnectError) {
+    if (this.answered || this.stream.destroyed) return;
+    this.answered = true;
+    clearTimeout(this.deadline);
+    this.chunks = [];
+    respondError(this.stream, this.contentType, err);
+  }
+}
+
+/** A trailers-only response carrying the error's status, message, details and metadata. */
+function respondError(stream: http2.ServerHttp2Stream, contentType: string, err: ConnectError) {
+  if (stream.destroyed) return;
+  const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": contentType };
+  copyInto(head, setTrailerStatus(new Headers(), err));
+  stream.respond(head, { endStream: true });
+}
+
+/**
+ * The response's headers or trailers when there are any. A response built
+ * by this path still holding its lazy getter had none set: reading it would
+ * only allocate an empty Headers.
+ */
+function responseHeaders(res: UnaryResponse, key: "header" | "trailer"): Headers | undefined {
+  if (LAZY in res && Object.getOwnPropertyDescriptor(res, key)?.get !== undefined && !(res as LazyResponse)[LAZY](key)) return undefined;
+  const h = res[key];
+  let empty = true;
+  h.forEach(() => (empty = false));
+  return empty ? undefined : h;
+}
+
+function copyInto(target: http2.OutgoingHttpHeaders, from: Headers) {
+  from.forEach((value, key) => {
+    target[key] = value;
+  });
+}
+
+function ignore() {}
