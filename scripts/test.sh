@@ -2,7 +2,9 @@
 # The whole test suite: `npm test`. Installs or starts what the tests need:
 # dependencies (npm ci when node_modules is missing), RabbitMQ (started when
 # port 5672 is closed) and FerretDB (built with Go when missing; the tests
-# start their own throwaway instance unless MONGODB_URL is set).
+# start their own throwaway instance unless MONGODB_URL is set), and the
+# pinned kustomize and promtool of the offline deployment checks (test/deploy/,
+# built with Go into .tools/bin when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,5 +12,6 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-rabbitmq.sh
 bash scripts/ferretdb/install.sh >/dev/null
+bash scripts/tools/install.sh kustomize >/dev/null
 
 exec npx vitest run "$@"
