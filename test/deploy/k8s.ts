@@ -48,7 +48,8 @@ interface Model {
 /** Validates against kubernetes-models' JSON schema; returns the problems (empty when valid). */
 export async function schemaProblems(o: K8sObject): Promise<string[]> {
   const [group, version] = groupVersion(o.apiVersion);
-  const module = (await import(`kubernetes-models/${group ? `${group}/` : ""}${version}`)) as Record<string, new (data: unknown) => Model>;
+  const specifier = `kubernetes-models/${group ? `${group}/` : ""}${version}`;
+  const module = (await import(/* @vite-ignore */ specifier)) as Record<string, new (data: unknown) => Model>;
   const Kind = module[o.kind];
   if (!Kind) return [`${describeObject(o)}: no schema for ${o.apiVersion} ${o.kind}`];
   // kustomize writes binaryData as wrapped base64; the API server's decoder
