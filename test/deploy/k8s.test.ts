@@ -29,8 +29,8 @@ const SERVED: Record<string, string> = {
   bookings: BookingService.typeName,
   notifications: NotificationService.typeName,
 };
-/** Variables a component will read once its code exists (compose.test.ts keeps the same list). */
-const PLANNED_ENV: Record<string, string[]> = { notifications: ["PORT", "ADMIN_PORT", "MONGODB_URL", "AMQP_URL"] };
+/** Variables a component will read once its code exists (the notifications branch keeps no database). */
+const PLANNED_ENV: Record<string, string[]> = { notifications: ["PORT", "ADMIN_PORT", "AMQP_URL"] };
 /** Variables the services will read once issue 6's authentication lands (services/runtime/auth). */
 const PLANNED_EVERYWHERE = ["JWT_SECRET"];
 /** What the Secret "myevents-secrets" must provide, by variable. */
@@ -402,8 +402,8 @@ describe.each(["base", "ferretdb"])("deploy/k8s, kustomize build (%s)", (build) 
     allow(["envoy"], "web", "http");
     for (const c of ["events", "bookings", "notifications", "gateway"]) allow(["prometheus"], c, "admin");
     allow(["prometheus"], "envoy", "metrics");
+    allow(["events", "bookings"], "mongodb", "mongodb");
     for (const api of ["events", "bookings", "notifications"]) {
-      allow([api], "mongodb", "mongodb");
       allow([api], "rabbitmq", "amqp");
       allow([api], "rabbitmq", "amqps");
     }

@@ -28,7 +28,7 @@ const EXTERNAL_METRICS: Record<string, { source: string; labels: string[] }> = {
   kube_deployment_spec_replicas: { source: "kube-state-metrics", labels: ["namespace", "deployment"] },
 };
 /** The consumers that own a queue and a dead-letter queue (services/*\/app.ts, startBackbone). */
-const CONSUMERS = ["events", "bookings", "notifications"];
+const CONSUMERS = ["events", "bookings"];
 
 interface Probe {
   grpc?: { port: number; service?: string };
