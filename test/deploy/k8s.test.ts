@@ -72,6 +72,7 @@ interface PodSpec {
   hostPID?: boolean;
   hostIPC?: boolean;
   terminationGracePeriodSeconds?: number;
+  topologySpreadConstraints?: { topologyKey: string; maxSkew: number; whenUnsatisfiable: string; labelSelector: { matchLabels: Record<string, string> } }[];
   volumes?: { name: string; emptyDir?: { sizeLimit?: string }; configMap?: { name: string } }[];
 }
 interface Deployment extends K8sObject {
@@ -273,6 +274,9 @@ describe.each(["base", "ferretdb"])("deploy/k8s, kustomize build (%s)", (build) 
         expect(hpa[0]!.spec.maxReplicas, name).toBeGreaterThan(hpa[0]!.spec.minReplicas);
         expect(d.spec.replicas, name).toBe(hpa[0]!.spec.minReplicas);
         expect(d.spec.strategy?.type, name).toBe("RollingUpdate");
+        // Replicas spread over nodes, counting this Deployment's own pods.
+        const spread = d.spec.template.spec.topologySpreadConstraints?.find((t) => t.topologyKey === "kubernetes.io/hostname");
+        expect(spread && selects(spread.labelSelector, labels), `${name} spreads its replicas over nodes`).toBe(true);
       }
     }
   });
