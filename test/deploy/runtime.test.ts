@@ -146,6 +146,36 @@ async function scrape(r: Running): Promise<Map<string, Set<string>>> {
   return families;
 }
 
+describe("deploy/docker/Dockerfile", () => {
+  const stages = dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith("FROM "));
+  const stage = (name: string) => stages.find((s) => new RegExp(`^FROM \\S+ AS ${name}\\n`).test(s))!;
+
+  it("installs production dependencies only into what the images ship, and builds in a separate stage", () => {
+    expect(stage("deps")).toMatch(/^RUN npm ci --omit=dev /m);
+    expect(stage("build")).toMatch(/^FROM deps AS build$/m);
+    expect(stage("build")).toContain("scripts/build-dist.sh");
+    // The runtime copies node_modules from deps (not build) and the compiled tree from build.
+    expect(stage("runtime")).toContain("COPY --from=deps /app/node_modules ./node_modules");
+    expect(stage("runtime")).toContain("COPY --from=build /app/dist ./");
+    expect(stage("runtime")).not.toMatch(/^COPY (services|gateway|gen)\b/m);
+  });
+
+  it("runs every final image as a numeric non-root user, with a health check, and bakes in no credentials", () => {
+    for (const target of [...Object.keys(entrypoints), "web"]) {
+      // The user is set in the stage itself or in the one it derives from.
+      const own = stage(target);
+      const base = /^FROM (\S+) AS/.exec(own)![1]!;
+      const text = base === "runtime" ? stage("runtime") + own : own;
+      const users = [...text.matchAll(/^USER (\S+)$/gm)].map((m) => m[1]!);
+      expect(users.at(-1), target).toMatch(/^[1-9]\d*:[1-9]\d*$/);
+      expect(text, target).toMatch(/^HEALTHCHECK /m);
+    }
+    for (const [, name] of dockerfile.matchAll(/^(?:ENV|ARG) ([^\n]*)$/gm)) {
+      expect(name, "no credentials in the image").not.toMatch(/SECRET|PASSWORD|TOKEN|MONGODB_URL|AMQP_URL|:\/\/[^@\s]+@/i);
+    }
+  });
+});
+
 describe("the images' processes (compiled by scripts/build-dist.sh, configured by deploy/k8s)", () => {
   it("every Node image's CMD names a file the build produces", () => {
     expect(Object.keys(entrypoints).sort()).toEqual(["bookings", "events", "gateway", "notifications"]);
