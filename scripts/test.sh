@@ -13,5 +13,6 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-rabbitmq.sh
 bash scripts/ferretdb/install.sh >/dev/null
 bash scripts/tools/install.sh kustomize >/dev/null
+bash scripts/tools/install.sh promtool >/dev/null
 
 exec npx vitest run "$@"
