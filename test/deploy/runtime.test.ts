@@ -7,6 +7,7 @@
 // rules read are scraped, the memory is held against the limit, and SIGTERM
 // must stop each process cleanly within its grace period.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -67,6 +68,15 @@ let dist: string;
 let objects: K8sObject[];
 const running: Record<string, Running> = {};
 
+/** The operator's Secret's jwt-secret: one for the whole mesh. */
+const JWT_SECRET = randomBytes(48).toString("base64");
+
+/** JWT_SECRET where the container takes it from the Secret. */
+function jwtSecret(container: Container): Record<string, string> {
+  const fromSecret = container.env?.some((e) => e.name === "JWT_SECRET" && (e as { valueFrom?: unknown }).valueFrom);
+  return fromSecret ? { JWT_SECRET } : {};
+}
+
 function start(name: string, env: Record<string, string>): Promise<Running> {
   const d = objects.find((o): o is Deployment => o.kind === "Deployment" && o.metadata.name === name)!;
   const container = d.spec.template.spec.containers[0]!;
@@ -74,8 +84,9 @@ function start(name: string, env: Record<string, string>): Promise<Running> {
   const explicit = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
   const child = spawn(process.execPath, [path.join(dist, entrypoints[name]!)], {
     cwd: dist,
-    // Only what the manifests set (no MONGODB_URL or AMQP_URL: embedded store and bus).
-    env: { PATH: process.env.PATH!, NODE_ENV: "production", NODE_OPTIONS: "--enable-source-maps", ...config.data, ...explicit, PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", ...env },
+    // Only what the manifests set (no MONGODB_URL or AMQP_URL: embedded store and bus),
+    // and a JWT secret where the Deployment takes one from the operator's Secret.
+    env: { PATH: process.env.PATH!, NODE_ENV: "production", NODE_OPTIONS: "--enable-source-maps", ...config.data, ...explicit, ...jwtSecret(container), PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
