@@ -298,7 +298,7 @@ describe.each(["base", "ferretdb"])("deploy/k8s, kustomize build (%s)", (build) 
       expect(Object.keys(explicit).filter((v) => !readable.has(v)), `${name} sets variables it does not read`).toEqual([]);
       // Credentials: only from the Secret, never a value in the manifests.
       const needed = read ? [...read].filter((v) => v in SECRET_VARIABLES) : (PLANNED_ENV[name] ?? []).filter((v) => v in SECRET_VARIABLES);
-      if (name !== "gateway") needed.push(...PLANNED_EVERYWHERE);
+      needed.push(...PLANNED_EVERYWHERE);
       for (const v of new Set(needed)) {
         expect(explicit[v]?.value, `${name}.${v} must not be a literal`).toBeUndefined();
         expect(explicit[v]?.valueFrom?.secretKeyRef, `${name}.${v}`).toEqual({ name: "myevents-secrets", key: SECRET_VARIABLES[v] });
