@@ -2,8 +2,10 @@
 # The whole test suite: `npm test`. Installs or starts what the tests need:
 # dependencies (npm ci when node_modules is missing), RabbitMQ (started when
 # port 5672 is closed) and FerretDB (built with Go when missing; the tests
-# start their own throwaway instance unless MONGODB_URL is set) and Debian's
-# Chromium for the browser tests (apt-get; never a downloaded browser).
+# start their own throwaway instance unless MONGODB_URL is set), Debian's
+# Chromium for the browser tests (apt-get; never a downloaded browser), and the
+# pinned kustomize and promtool of the offline deployment checks (test/deploy/,
+# built with Go into .tools/bin when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,5 +17,7 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   echo "installing Debian's chromium for the browser tests" >&2
   apt-get install -y chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
 fi
+bash scripts/tools/install.sh kustomize >/dev/null
+bash scripts/tools/install.sh promtool >/dev/null
 
 exec npx vitest run "$@"
