@@ -3,7 +3,8 @@
 // running the compiled JavaScript in dist/ as the start scripts do.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -264,15 +265,19 @@ async function scenarioE() {
 // ------------------------------------------- scenario (d), written elsewhere
 
 /**
- * Hook for scenario (d), notification latency: when `bench/notification-latency.ts`
- * exists it is imported and its `run({ quick })` must resolve to
- * `{ markdown, data }`: a section for latest.md and what goes into the JSON.
+ * Scenario (d), notification latency: `bench/notification-latency.ts` in its
+ * own process (it starts its own services, broker vhost and FerretDB), whose
+ * markdown report becomes a section of latest.md.
  */
-async function scenarioD(): Promise<{ markdown: string; data: unknown } | undefined> {
-  const file = `${ROOT}bench/notification-latency.ts`;
-  if (!existsSync(file)) return undefined;
-  const mod = (await import(file)) as { run(opts: { quick: boolean }): Promise<{ markdown: string; data: unknown }> };
-  return mod.run({ quick });
+async function scenarioD(): Promise<{ markdown: string; data: unknown }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/notification-latency.ts", ...(quick ? ["--quick"] : [])], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  if (code !== 0) throw new Error(`bench/notification-latency.ts exited with ${code}`);
+  const report = `${ROOT}bench/results/notification-latency.md`;
+  return { markdown: readFileSync(report, "utf8").replace(/^# /, "## "), data: { report: "bench/results/notification-latency.md" } };
 }
 
 // ---------------------------------------------------------------- report
