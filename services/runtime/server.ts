@@ -11,6 +11,7 @@ import { HealthMonitor, healthService, type Dependency } from "./health.js";
 import { identityInterceptor } from "./identity.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { observabilityInterceptor } from "./interceptors/observability.js";
+import { validationInterceptor } from "./interceptors/validation.js";
 import type { Logger } from "./logger.js";
 import { reflectionServices } from "./reflection.js";
 
@@ -85,6 +86,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
       observabilityInterceptor(logger, metrics),
       errorsInterceptor(),
       identityInterceptor(),
+      validationInterceptor(served),
       ...(opts.interceptors ?? []),
     ],
     readMaxBytes: config.maxRequestBytes,
