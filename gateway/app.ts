@@ -9,6 +9,7 @@ import { NotificationService } from "../gen/myevents/v1/notification_service_pb.
 import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
+import { rejectUndecodableRequests, undecodableInterceptor } from "../services/runtime/decoding.js";
 import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
 import { observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
@@ -131,10 +132,13 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   };
 
   const rpc = connectNodeAdapter({
-    routes: (router) => forwarder.register(router),
+    routes: (router) => {
+      forwarder.register(router);
+      rejectUndecodableRequests(router, runtime.maxRequestBytes);
+    },
     // As in the services: logging and metrics outermost, so they see the
     // code the errors interceptor settled on.
-    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor()],
+    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), undecodableInterceptor()],
     readMaxBytes: runtime.maxRequestBytes,
     contextValues: (req) => createContextValues().set(recordKey, records.get(req)),
     fallback: (req, res) => {

@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { createAdminServer } from "./admin.js";
+import { rejectUndecodableRequests, undecodableInterceptor } from "./decoding.js";
 import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
@@ -79,13 +80,17 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
   ];
 
   const handler = connectNodeAdapter({
-    routes: (router) => registrations.forEach((r) => r.route(router)),
+    routes: (router) => {
+      registrations.forEach((r) => r.route(router));
+      rejectUndecodableRequests(router, config.maxRequestBytes);
+    },
     // The first interceptor is the outermost: logs and metrics see the code
     // that the errors interceptor settled on.
     interceptors: [
       observabilityInterceptor(logger, metrics),
       errorsInterceptor(),
       identityInterceptor(),
+      undecodableInterceptor(),
       validationInterceptor(served),
       ...(opts.interceptors ?? []),
     ],
