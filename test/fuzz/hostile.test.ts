@@ -32,7 +32,7 @@ import { RawClient, type Protocol } from "./wire.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const COUNT = Number(process.env.FUZZ_COUNT ?? 10_000);
-const DB_COUNT = Number(process.env.FUZZ_DB_COUNT ?? 1_000);
+const DB_COUNT = Number(process.env.FUZZ_DB_COUNT ?? 500);
 const CONCURRENCY = 16;
 const HOUR = 3_600_000;
 
@@ -155,10 +155,13 @@ async function fuzz(mesh: Mesh, seed: number, count: number): Promise<Tally> {
     return { i, method, protocol, via, request: hostileRequest(rnd, method, protocol, valid.get(method.name)) };
   });
   let next = 0;
+  const slow: { ms: number; what: string }[] = [];
   const worker = async () => {
     while (next < plan.length) {
       const { i, method, protocol, via, request } = plan[next++]!;
+      const began = performance.now();
       const { outcome, detail } = await clients[via]!.send(request);
+      if (process.env.FUZZ_SLOW) slow.push({ ms: performance.now() - began, what: `#${i} ${method.name} ${protocol} ${via} ${outcome} ${request.path.slice(0, 80)} ${request.body.length}B ${JSON.stringify(request.headers).slice(0, 120)}` });
       tally.sent++;
       const key = `${protocol}${via === "gateway" ? "@gateway" : ""}`;
       tally.byProtocol[key] = (tally.byProtocol[key] ?? 0) + 1;
@@ -173,6 +176,7 @@ async function fuzz(mesh: Mesh, seed: number, count: number): Promise<Tally> {
   } finally {
     Object.values(clients).forEach((c) => c.close());
   }
+  if (process.env.FUZZ_SLOW) for (const s of slow.sort((a, b) => b.ms - a.ms).slice(0, 25)) console.log(`slow ${s.ms.toFixed(0)}ms ${s.what}`);
   return tally;
 }
 
@@ -213,7 +217,9 @@ describe.each([
     await mesh?.stop();
   });
 
-  it("answers every request with a documented code and keeps serving", { timeout: 180_000 }, async () => {
+  // Seconds on an idle machine; minutes on a 2-core machine shared by many (load 30: 10,000 in
+  // about 5 minutes). The timeout only guards against a hang.
+  it("answers every request with a documented code and keeps serving", { timeout: 900_000 }, async () => {
     const tally = await fuzz(mesh, seed, count);
     report(backing, seed, tally);
     expect(tally.sent).toBe(count);

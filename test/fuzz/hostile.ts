@@ -186,7 +186,8 @@ export function hostileMessage<D extends DescMessage>(rnd: Random, desc: D, dept
   for (const field of desc.fields) {
     if (rnd.chance(0.25) || field.fieldKind === "map") continue; // leave some unset; no maps in our contracts
     if (field.fieldKind === "list") {
-      const count = rnd.pick([0, 1, 2, 3, 51, 200]);
+      // Past the limits (max 50 halls) now and then; rarely far past, as that costs CPU on every layer.
+      const count = rnd.chance(0.02) ? 200 : rnd.pick([0, 1, 2, 3, 51]);
       init[field.localName] = Array.from({ length: count }, () => hostileValue(rnd, field, depth)).filter((v) => v !== undefined);
       continue;
     }
