@@ -47,7 +47,7 @@ describe("contract breaking-change gate", () => {
   });
 
   it("fails, with buf's message, when a field is renumbered", async () => {
-    const ws = await workspaceWith("myevents/v1/event.proto", (t) => t.replace("int32 capacity = 7;", "int32 capacity = 17;"));
+    const ws = await workspaceWith("myevents/v1/event.proto", (t) => t.replace("int32 capacity = 7 ", "int32 capacity = 17 "));
     const result = await breaking(ws);
     expect(result.code).not.toBe(0);
     expect(result.output).toMatch(/Previously present field "7" with name "capacity" on message "Event" was deleted/);

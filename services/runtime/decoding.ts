@@ -45,29 +45,63 @@ async function checked(handler: UniversalHandler, req: UniversalServerRequest, r
   if (req.method === "GET") {
     const url = new URL(req.url);
     const params = url.searchParams;
-    if (params.get("encoding") !== "proto" || params.has("compression")) return handler(req);
+    if (params.get("encoding") !== "proto") return handler(req);
     // As connect-node reads it: base64url with base64=1, else the text's UTF-8 bytes.
     const message = params.get("message") ?? "";
-    const problem = decodeProblem(schema, () => (params.get("base64") === "1" ? base64Decode(message) : new TextEncoder().encode(message)));
+    let problem: string | undefined;
+    try {
+      const bytes = params.get("base64") === "1" ? base64Decode(message) : new TextEncoder().encode(message);
+      problem = messageProblem(schema, bytes, params.get("compression") ?? "", readMaxBytes);
+    } catch {
+      problem = "the message parameter is not valid base64url";
+    }
     if (problem === undefined) return handler(req);
     params.set("message", "");
-    return handler(marked({ ...req, url: url.toString() }, problem));
+    params.delete("compression");
+    return handler(withProblem({ ...req, url: url.toString() }, problem));
   }
   const enveloped = /^application\/(grpc|grpc-web|connect)(\+proto)?(;|$)/.test(contentType) || contentType === "application/grpc-web";
   const unary = /^application\/proto(;|$)/.test(contentType);
   if ((!enveloped && !unary) || !isByteStream(req.body)) return handler(req);
 
-  const body = await readBounded(req.body, readMaxBytes + 5);
-  if (!body.complete) return handler({ ...req, body: body.replay }); // too large: connect-node says ResourceExhausted
-  const problem = enveloped ? envelopeProblem(schema, body.bytes, encodingOf(req, contentType), readMaxBytes) : decodeProblem(schema, () => body.bytes);
-  if (problem === undefined) return handler({ ...req, body: once(body.bytes) });
-  return handler(marked({ ...req, body: once(enveloped ? new Uint8Array(5) : new Uint8Array()) }, problem));
+  // The body is checked as connect-node reads it, not before: the call's
+  // deadline must also cover a client that sends its body slowly.
+  const contextValues = req.contextValues ?? createContextValues();
+  const source = req.body;
+  const body = async function* (): AsyncGenerator<Uint8Array> {
+    const read = await readBounded(source, readMaxBytes + 5);
+    if (!read.complete) {
+      yield* read.replay; // too large: connect-node says ResourceExhausted
+      return;
+    }
+    const problem = enveloped
+      ? envelopeProblem(schema, read.bytes, encodingOf(req, contentType), readMaxBytes)
+      : messageProblem(schema, read.bytes, (req.header.get("content-encoding") ?? "").trim().toLowerCase(), readMaxBytes);
+    if (problem !== undefined) contextValues.set(undecodableKey, problem);
+    yield problem === undefined ? read.bytes : enveloped ? new Uint8Array(5) : new Uint8Array();
+  };
+  return handler({ ...req, body: body(), contextValues });
 }
 
-function marked(req: UniversalServerRequest, problem: string): UniversalServerRequest {
+function withProblem(req: UniversalServerRequest, problem: string): UniversalServerRequest {
   const contextValues = req.contextValues ?? createContextValues();
   contextValues.set(undecodableKey, problem);
   return { ...req, contextValues };
+}
+
+/** A message's bytes, possibly compressed: why they are not a message, or undefined. */
+function messageProblem(schema: DescMessage, bytes: Uint8Array, encoding: string, readMaxBytes: number): string | undefined {
+  if (encoding === "" || encoding === "identity") return decodeProblem(schema, () => bytes);
+  if (encoding !== "gzip") return undefined; // unsupported encodings: connect-node answers Unimplemented
+  let inflated: Uint8Array;
+  try {
+    inflated = gunzipSync(bytes, { maxOutputLength: readMaxBytes });
+  } catch (err) {
+    // Too large after decompression: connect-node answers ResourceExhausted itself.
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return undefined;
+    return "the request is not valid gzip";
+  }
+  return decodeProblem(schema, () => inflated);
 }
 
 function decodeProblem(schema: DescMessage, bytes: () => Uint8Array): string | undefined {
@@ -86,17 +120,9 @@ function envelopeProblem(schema: DescMessage, bytes: Uint8Array, encoding: strin
     const flags = bytes[at]!;
     const end = at + 5 + view.getUint32(at + 1);
     if (end > bytes.length) return undefined;
-    let payload: Uint8Array = bytes.subarray(at + 5, end);
-    if (flags & 1) {
-      if (encoding === "" || encoding === "identity") return "a message is flagged compressed but no message encoding was given";
-      if (encoding !== "gzip") return undefined; // unsupported encodings: connect-node answers Unimplemented
-      try {
-        payload = gunzipSync(payload, { maxOutputLength: readMaxBytes });
-      } catch {
-        return undefined; // not gzip, or too large: connect-node answers that itself
-      }
-    }
-    const problem = decodeProblem(schema, () => payload);
+    const payload = bytes.subarray(at + 5, end);
+    if (flags & 1 && (encoding === "" || encoding === "identity")) return "a message is flagged compressed but no message encoding was given";
+    const problem = messageProblem(schema, payload, flags & 1 ? encoding : "", readMaxBytes);
     if (problem !== undefined) return problem;
     at = end;
   }
@@ -131,6 +157,3 @@ async function readBounded(body: AsyncIterable<Uint8Array>, max: number) {
   return { complete: true as const, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
 }
 
-async function* once(bytes: Uint8Array) {
-  yield bytes;
-}
