@@ -45,13 +45,14 @@ async function checked(handler: UniversalHandler, req: UniversalServerRequest, r
   if (req.method === "GET") {
     const url = new URL(req.url);
     const params = url.searchParams;
-    if (params.get("encoding") !== "proto") return handler(req);
+    const binary = params.get("encoding") === "proto";
+    if (!binary && !params.has("compression")) return handler(req);
     // As connect-node reads it: base64url with base64=1, else the text's UTF-8 bytes.
     const message = params.get("message") ?? "";
     let problem: string | undefined;
     try {
       const bytes = params.get("base64") === "1" ? base64Decode(message) : new TextEncoder().encode(message);
-      problem = messageProblem(schema, bytes, params.get("compression") ?? "", readMaxBytes);
+      problem = messageProblem(schema, bytes, params.get("compression") ?? "", readMaxBytes, binary);
     } catch {
       problem = "the message parameter is not valid base64url";
     }
@@ -62,7 +63,9 @@ async function checked(handler: UniversalHandler, req: UniversalServerRequest, r
   }
   const enveloped = /^application\/(grpc|grpc-web|connect)(\+proto)?(;|$)/.test(contentType) || contentType === "application/grpc-web";
   const unary = /^application\/proto(;|$)/.test(contentType);
-  if ((!enveloped && !unary) || !isByteStream(req.body)) return handler(req);
+  // Connect JSON is only checked for its compression: connect-node answers bad JSON itself.
+  const json = /^application\/json(;|$)/.test(contentType) && (req.header.get("content-encoding") ?? "").trim() !== "";
+  if ((!enveloped && !unary && !json) || !isByteStream(req.body)) return handler(req);
 
   // The body is checked as connect-node reads it, not before: the call's
   // deadline must also cover a client that sends its body slowly.
@@ -76,7 +79,7 @@ async function checked(handler: UniversalHandler, req: UniversalServerRequest, r
     }
     const problem = enveloped
       ? envelopeProblem(schema, read.bytes, encodingOf(req, contentType), readMaxBytes)
-      : messageProblem(schema, read.bytes, (req.header.get("content-encoding") ?? "").trim().toLowerCase(), readMaxBytes);
+      : messageProblem(schema, read.bytes, (req.header.get("content-encoding") ?? "").trim().toLowerCase(), readMaxBytes, !json);
     if (problem !== undefined) contextValues.set(undecodableKey, problem);
     yield problem === undefined ? read.bytes : enveloped ? new Uint8Array(5) : new Uint8Array();
   };
@@ -90,8 +93,8 @@ function withProblem(req: UniversalServerRequest, problem: string): UniversalSer
 }
 
 /** A message's bytes, possibly compressed: why they are not a message, or undefined. */
-function messageProblem(schema: DescMessage, bytes: Uint8Array, encoding: string, readMaxBytes: number): string | undefined {
-  if (encoding === "" || encoding === "identity") return decodeProblem(schema, () => bytes);
+function messageProblem(schema: DescMessage, bytes: Uint8Array, encoding: string, readMaxBytes: number, binary = true): string | undefined {
+  if (encoding === "" || encoding === "identity") return binary ? decodeProblem(schema, () => bytes) : undefined;
   if (encoding !== "gzip") return undefined; // unsupported encodings: connect-node answers Unimplemented
   let inflated: Uint8Array;
   try {
@@ -101,7 +104,7 @@ function messageProblem(schema: DescMessage, bytes: Uint8Array, encoding: string
     if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return undefined;
     return "the request is not valid gzip";
   }
-  return decodeProblem(schema, () => inflated);
+  return binary ? decodeProblem(schema, () => inflated) : undefined;
 }
 
 function decodeProblem(schema: DescMessage, bytes: () => Uint8Array): string | undefined {
