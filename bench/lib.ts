@@ -12,7 +12,8 @@ export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/
 /** The EventService definition from the .proto, as plain grpc-js sees it. */
 export function loadEventService(): grpc.ServiceClientConstructor {
   const def = protoLoader.loadSync("myevents/v1/event_service.proto", {
-    includeDirs: [`${ROOT}proto`, `${ROOT}node_modules/google-proto-files`],
+    // .tools/protovalidate: scripts/protovalidate/install.sh puts buf/validate/validate.proto there.
+    includeDirs: [`${ROOT}proto`, `${ROOT}node_modules/google-proto-files`, `${ROOT}.tools/protovalidate`],
     keepCase: false,
     longs: String,
     enums: String,

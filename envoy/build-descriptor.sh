@@ -6,5 +6,6 @@
 # test/edge-config/envoy.test.ts fails while the committed file is stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/protovalidate/install.sh >/dev/null
 npx buf build proto --as-file-descriptor-set --exclude-source-info -o 'envoy/myevents.pb#format=binpb'
 echo "wrote envoy/myevents.pb ($(wc -c < envoy/myevents.pb) bytes)"

@@ -9,6 +9,7 @@ import { NotificationService } from "../gen/myevents/v1/notification_service_pb.
 import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
+import { rejectUndecodableRequests, undecodableInterceptor } from "../services/runtime/decoding.js";
 import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
 import { clientObservabilityInterceptor, observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
@@ -154,10 +155,13 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
   };
 
   const rpc = connectNodeAdapter({
-    routes: (router) => forwarder.register(router),
+    routes: (router) => {
+      forwarder.register(router);
+      rejectUndecodableRequests(router, runtime.maxRequestBytes);
+    },
     // As in the services: logging and metrics outermost, so they see the
     // code the errors interceptor settled on.
-    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), ...(limit ? [limit.interceptor()] : [])],
+    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()],
     readMaxBytes: runtime.maxRequestBytes,
     contextValues: (req) => createContextValues().set(recordKey, records.get(req)).set(clientAddressKey, addressOf(req)),
     fallback: (req, res) => {

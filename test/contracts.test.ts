@@ -25,6 +25,7 @@ async function workspaceWith(file: string, edit: (text: string) => string): Prom
   await cp(path.join(root, "proto"), path.join(dir, "proto"), { recursive: true });
   await cp(path.join(root, "buf.yaml"), path.join(dir, "buf.yaml"));
   await symlink(path.join(root, "node_modules"), path.join(dir, "node_modules"));
+  await symlink(path.join(root, ".tools"), path.join(dir, ".tools")); // buf/validate (scripts/protovalidate)
   const target = path.join(dir, "proto", file);
   await writeFile(target, edit(await readFile(target, "utf8")));
   return dir;
@@ -46,7 +47,7 @@ describe("contract breaking-change gate", () => {
   });
 
   it("fails, with buf's message, when a field is renumbered", async () => {
-    const ws = await workspaceWith("myevents/v1/event.proto", (t) => t.replace("int32 capacity = 7;", "int32 capacity = 17;"));
+    const ws = await workspaceWith("myevents/v1/event.proto", (t) => t.replace("int32 capacity = 7 ", "int32 capacity = 17 "));
     const result = await breaking(ws);
     expect(result.code).not.toBe(0);
     expect(result.output).toMatch(/Previously present field "7" with name "capacity" on message "Event" was deleted/);

@@ -91,8 +91,23 @@ describe("EventService over MongoDB", () => {
       .catch((e: unknown) => ConnectError.from(e));
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+    // The contract's rules are checked first (here: the blank name)...
     const [details] = (err as ConnectError).findDetails(BadRequestSchema);
-    expect(details?.fieldViolations.map((v) => v.field).sort()).toEqual(["event.capacity", "event.end_time", "event.name"]);
+    expect(details?.fieldViolations).toEqual([expect.objectContaining({ field: "event.name", description: "must not be blank" })]);
+    const rules = await client
+      .createLocation({ location: { name: "", country: "DEU", halls: [{ name: "A", capacity: 0 }, { name: "A", capacity: 1 }] } })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((rules as ConnectError).findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field).sort()).toEqual([
+      "location.country",
+      "location.halls",
+      "location.halls[0].capacity",
+      "location.name",
+    ]);
+    // ...then the handler's checks that need data, again all at once.
+    const business = await client
+      .createEvent({ event: { name: "Gig", locationId: location!.id, hall: "B", capacity: 11, startTime: timestampFromDate(start), endTime: timestampFromDate(new Date(start.getTime() - HOUR)) } })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((business as ConnectError).findDetails(BadRequestSchema)[0]?.fieldViolations.map((v) => v.field).sort()).toEqual(["event.capacity", "event.end_time"]);
 
     const unknownPlace = await client.createEvent(newEvent("nowhere")).catch((e: unknown) => ConnectError.from(e));
     expect((unknownPlace as ConnectError).findDetails(BadRequestSchema)[0]?.fieldViolations).toEqual([
@@ -140,7 +155,7 @@ describe("EventService over MongoDB", () => {
 
   it("serves a grpc-js client that loads the .proto files", async () => {
     const definition = protoLoader.loadSync("myevents/v1/event_service.proto", {
-      includeDirs: ["proto", "node_modules/google-proto-files"],
+      includeDirs: ["proto", "node_modules/google-proto-files", ".tools/protovalidate"],
       defaults: true,
       enums: String,
     });

@@ -8,12 +8,14 @@ import { notFound, Violations } from "../runtime/errors.js";
 import { newId } from "../runtime/ids.js";
 import { decodePageToken, encodePageToken, pageSize } from "../runtime/paging.js";
 import type { EventCursor, EventFilter, EventRepository, LocationCursor } from "./repository/repository.js";
-import { LIMITS, newEvent, newLocation, requiredId, timestamp } from "./validation.js";
+import { millis, newEvent, newLocation } from "./validation.js";
 
 /**
- * EventService handlers: plain functions over the generated types. Input is
- * checked first (every problem reported at once as InvalidArgument with
- * field violations), then the repository does the work.
+ * EventService handlers: plain functions over the generated types. Requests
+ * arrive already checked against the contract's rules (validation
+ * interceptor); handlers check what needs data (every problem reported at
+ * once as InvalidArgument with field violations), then the repository does
+ * the work.
  */
 export function eventService(
   repo: EventRepository,
@@ -24,9 +26,7 @@ export function eventService(
   const occurredAt = () => timestampFromMs(now());
   return {
     async createLocation(req) {
-      const v = new Violations();
-      const location = newLocation(req.location, v);
-      v.throwIfAny();
+      const location = newLocation(req.location!);
       location.id = newId();
       const created = create(LocationCreatedSchema, { id: newId(), occurredAt: occurredAt(), location });
       await repo.createLocation(location, outboxEntry(LocationCreatedSchema, created, "location.created"));
@@ -35,9 +35,6 @@ export function eventService(
     },
 
     async getLocation(req) {
-      const v = new Violations();
-      requiredId(req.id, "id", v);
-      v.throwIfAny();
       const location = await repo.getLocation(req.id);
       if (!location) throw notFound("location", req.id);
       return { location };
@@ -45,7 +42,7 @@ export function eventService(
 
     async listLocations(req) {
       const v = new Violations();
-      const limit = pageSize(req.pageSize, v);
+      const limit = pageSize(req.pageSize);
       const after = decodePageToken(req.pageToken, null, isLocationCursor, v);
       v.throwIfAny();
       const page = await repo.listLocations({ limit, after });
@@ -58,9 +55,8 @@ export function eventService(
 
     async createEvent(req) {
       const v = new Violations();
-      const locationId = req.event?.locationId ?? "";
-      const location = locationId !== "" && locationId.length <= LIMITS.idLength ? await repo.getLocation(locationId) : undefined;
-      const event = newEvent(req.event, location, now(), v);
+      const location = await repo.getLocation(req.event!.locationId);
+      const event = newEvent(req.event!, location, now(), v);
       v.throwIfAny();
       event.id = newId();
       const created = create(EventCreatedSchema, { id: newId(), occurredAt: occurredAt(), event });
@@ -70,9 +66,6 @@ export function eventService(
     },
 
     async getEvent(req) {
-      const v = new Violations();
-      requiredId(req.id, "id", v);
-      v.throwIfAny();
       const event = await repo.getEvent(req.id);
       if (!event) throw notFound("event", req.id);
       return { event };
@@ -80,12 +73,10 @@ export function eventService(
 
     async listEvents(req) {
       const v = new Violations();
-      const limit = pageSize(req.pageSize, v);
+      const limit = pageSize(req.pageSize);
       const query = req.query.trim();
-      if ([...query].length > LIMITS.queryLength) v.add("query", `must be at most ${LIMITS.queryLength} characters`);
-      if (req.locationId.length > LIMITS.idLength) v.add("location_id", `must be at most ${LIMITS.idLength} characters`);
-      const startAfter = timestamp(req.startAfter, "start_after", v, false);
-      const startBefore = timestamp(req.startBefore, "start_before", v, false);
+      const startAfter = millis(req.startAfter);
+      const startBefore = millis(req.startBefore);
       if (startAfter !== undefined && startBefore !== undefined && startBefore <= startAfter) {
         v.add("start_before", "must be later than start_after");
       }
@@ -104,10 +95,6 @@ export function eventService(
     },
 
     async cancelEvent(req) {
-      const v = new Violations();
-      requiredId(req.id, "id", v);
-      if ([...req.reason].length > LIMITS.reasonLength) v.add("reason", `must be at most ${LIMITS.reasonLength} characters`);
-      v.throwIfAny();
       const cancelled = create(EventCancelledSchema, { id: newId(), occurredAt: occurredAt(), eventId: req.id, reason: req.reason });
       const event = await repo.cancelEvent(req.id, outboxEntry(EventCancelledSchema, cancelled, "event.cancelled"));
       if (!event) throw notFound("event", req.id);

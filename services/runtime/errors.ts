@@ -7,14 +7,22 @@ export interface FieldViolation {
   description: string;
 }
 
+// At most this many violations are reported. The message and details
+// travel in HTTP/2 trailers, and a hostile request (200 bad halls) would
+// otherwise make trailers larger than a peer accepts, which ends the whole
+// connection (FRAME_SIZE_ERROR) and every other call on it.
+const MAX_REPORTED_VIOLATIONS = 20;
+
 /**
  * InvalidArgument carrying a google.rpc.BadRequest with one violation per
- * bad field, so clients can show each message next to its input.
+ * bad field (the first 20), so clients can show each message next to its input.
  */
 export function invalidArgument(violations: FieldViolation[]): ConnectError {
-  const summary = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+  const reported = violations.slice(0, MAX_REPORTED_VIOLATIONS);
+  const more = violations.length - reported.length;
+  const summary = reported.map((v) => `${v.field}: ${v.description}`).join("; ") + (more > 0 ? `; and ${more} more` : "");
   return new ConnectError(summary, Code.InvalidArgument, undefined, [
-    { desc: BadRequestSchema, value: { fieldViolations: violations } },
+    { desc: BadRequestSchema, value: { fieldViolations: reported } },
   ]);
 }
 

@@ -14,6 +14,7 @@ import {
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "./grpc-wire.js";
+import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
 
 /**
  * The unary gRPC fast path.
@@ -181,15 +182,15 @@ class UnaryCall {
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     if ((body[0]! & COMPRESSED_FLAG) !== 0) {
-      // No grpc-encoding (or identity) was announced, so there is nothing to decompress with.
-      return this.fail(new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal));
+      // No grpc-encoding (or identity) was announced: the caller's mistake, as on the connect-node path (decoding.ts).
+      return this.fail(new ConnectError(COMPRESSED_WITHOUT_ENCODING, Code.InvalidArgument));
     }
     let message;
     try {
       message = fromBinary(this.target.method.input, body.subarray(HEADER_BYTES));
     } catch (err) {
       // Bytes that are not the request message are the caller's mistake (connect-go says so too).
-      return this.fail(new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument));
+      return this.fail(new ConnectError(notAMessage(this.target.method.input, err), Code.InvalidArgument));
     }
     this.invoke(message).then(
       (res) => this.respond(res),

@@ -6,14 +6,11 @@ export const MAX_PAGE_SIZE = 100;
 
 /**
  * page_size as in Google's API guidelines (AIP-158): 0 means the default,
- * larger than the maximum is lowered to it, negative is a client error.
+ * larger than the maximum is lowered to it (negative is rejected by the
+ * contract's rule before this runs).
  */
-export function pageSize(requested: number, violations: Violations): number {
-  if (requested < 0) {
-    violations.add("page_size", "must not be negative");
-    return DEFAULT_PAGE_SIZE;
-  }
-  if (requested === 0) return DEFAULT_PAGE_SIZE;
+export function pageSize(requested: number): number {
+  if (requested <= 0) return DEFAULT_PAGE_SIZE;
   return Math.min(requested, MAX_PAGE_SIZE);
 }
 

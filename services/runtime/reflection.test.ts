@@ -134,6 +134,7 @@ describe("grpc.reflection.v1", () => {
       expect(names[0]).toBe("myevents/v1/event_service.proto");
       expect(names).toEqual(
         expect.arrayContaining([
+          "buf/validate/validate.proto",
           "google/api/annotations.proto",
           "google/api/http.proto",
           "google/protobuf/descriptor.proto",
@@ -146,7 +147,15 @@ describe("grpc.reflection.v1", () => {
     }
     const event = await s.ask({ messageRequest: { case: "fileContainingSymbol", value: "myevents.v1.Event" } });
     const { names, registry } = registryFrom(event);
-    expect(names).toEqual(["myevents/v1/event.proto", "google/protobuf/timestamp.proto"]);
+    expect(names[0]).toBe("myevents/v1/event.proto");
+    // Its imports: timestamps and the buf.validate rule options (with theirs).
+    expect(names.slice(1).sort()).toEqual([
+      "buf/validate/validate.proto",
+      "google/protobuf/descriptor.proto",
+      "google/protobuf/duration.proto",
+      "google/protobuf/field_mask.proto",
+      "google/protobuf/timestamp.proto",
+    ]);
     expect(registry.getMessage("myevents.v1.Event")?.field.startTime?.message?.typeName).toBe("google.protobuf.Timestamp");
     s.close();
   });

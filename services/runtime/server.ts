@@ -6,6 +6,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { createAdminServer } from "./admin.js";
 import { GrpcUnaryFastPath } from "./grpc-unary.js";
+import { rejectUndecodableRequests, undecodableInterceptor } from "./decoding.js";
 import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
@@ -13,6 +14,7 @@ import { authInterceptor } from "./auth/interceptor.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { observabilityInterceptor } from "./interceptors/observability.js";
+import { validationInterceptor } from "./interceptors/validation.js";
 import type { Logger } from "./logger.js";
 import { reflectionServices } from "./reflection.js";
 
@@ -87,12 +89,17 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     observabilityInterceptor(logger, metrics),
     errorsInterceptor(),
     authInterceptor(createTokenVerifier(config.auth, logger)),
+    undecodableInterceptor(),
+    validationInterceptor(served),
     ...(opts.interceptors ?? []),
   ];
   // Unary gRPC calls skip connect-node (see grpc-unary.ts) but run the same interceptors and handlers.
   const fastPath = new GrpcUnaryFastPath(interceptors, { maxRequestBytes: config.maxRequestBytes, maxDeadlineMs: config.maxDeadlineMs });
   const handler = connectNodeAdapter({
-    routes: (router) => registrations.forEach((r) => r.route(fastPath.recording(router))),
+    routes: (router) => {
+      registrations.forEach((r) => r.route(fastPath.recording(router)));
+      rejectUndecodableRequests(router, config.maxRequestBytes);
+    },
     interceptors,
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,

@@ -30,6 +30,7 @@ async function workspaceWith(file: string, edit: (text: string) => string): Prom
   await cp(path.join(root, "proto"), path.join(dir, "proto"), { recursive: true });
   await cp(path.join(root, "buf.yaml"), path.join(dir, "buf.yaml"));
   await symlink(path.join(root, "node_modules"), path.join(dir, "node_modules"));
+  await symlink(path.join(root, ".tools"), path.join(dir, ".tools")); // buf/validate (scripts/protovalidate)
   const target = path.join(dir, "proto", file);
   const before = await readFile(target, "utf8");
   const after = edit(before);

@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file myevents/v1/event.proto.
  */
 export const file_myevents_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChdteWV2ZW50cy92MS9ldmVudC5wcm90bxILbXlldmVudHMudjEi9QEKBUV2ZW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLbG9jYXRpb25faWQYAyABKAkSDAoEaGFsbBgEIAEoCRIuCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIY2FwYWNpdHkYByABKAUSFwoPc2VhdHNfYXZhaWxhYmxlGAggASgFEiYKBXN0YXRlGAkgASgOMhcubXlldmVudHMudjEuRXZlbnRTdGF0ZSpfCgpFdmVudFN0YXRlEhsKF0VWRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVRVZFTlRfU1RBVEVfU0NIRURVTEVEEAESGQoVRVZFTlRfU1RBVEVfQ0FOQ0VMTEVEEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChdteWV2ZW50cy92MS9ldmVudC5wcm90bxILbXlldmVudHMudjEiowMKBUV2ZW50EgoKAmlkGAEgASgJEkwKBG5hbWUYAiABKAlCPrpIO7oBMwoJbm90X2JsYW5rEhFtdXN0IG5vdCBiZSBibGFuaxoTdGhpcy5tYXRjaGVzKCdcXFMnKXIDGMgBEh4KC2xvY2F0aW9uX2lkGAMgASgJQgm6SAZyBBABGEASGAoEaGFsbBgEIAEoCUIKukgHcgUQARjIARJVCgpzdGFydF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIlukgiyAEBsgEcIg0I/4LR/68HEP+T69wDMgsIgJK4w5j+////ARJTCghlbmRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCJbpIIsgBAbIBHCINCP+C0f+vBxD/k+vcAzILCICSuMOY/v///wESGQoIY2FwYWNpdHkYByABKAVCB7pIBBoCKAASFwoPc2VhdHNfYXZhaWxhYmxlGAggASgFEiYKBXN0YXRlGAkgASgOMhcubXlldmVudHMudjEuRXZlbnRTdGF0ZSpfCgpFdmVudFN0YXRlEhsKF0VWRU5UX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVRVZFTlRfU1RBVEVfU0NIRURVTEVEEAESGQoVRVZFTlRfU1RBVEVfQ0FOQ0VMTEVEEAJiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * Something people book seats for, held in one hall of a location.

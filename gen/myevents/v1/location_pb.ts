@@ -4,13 +4,14 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file myevents/v1/location.proto.
  */
 export const file_myevents_v1_location: GenFile = /*@__PURE__*/
-  fileDesc("ChpteWV2ZW50cy92MS9sb2NhdGlvbi5wcm90bxILbXlldmVudHMudjEiaAoITG9jYXRpb24SCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg8KB2NvdW50cnkYBCABKAkSIAoFaGFsbHMYBSADKAsyES5teWV2ZW50cy52MS5IYWxsIiYKBEhhbGwSDAoEbmFtZRgBIAEoCRIQCghjYXBhY2l0eRgCIAEoBWIGcHJvdG8z");
+  fileDesc("ChpteWV2ZW50cy92MS9sb2NhdGlvbi5wcm90bxILbXlldmVudHMudjEipAIKCExvY2F0aW9uEgoKAmlkGAEgASgJEkwKBG5hbWUYAiABKAlCPrpIO7oBMwoJbm90X2JsYW5rEhFtdXN0IG5vdCBiZSBibGFuaxoTdGhpcy5tYXRjaGVzKCdcXFMnKXIDGMgBEhkKB2FkZHJlc3MYAyABKAlCCLpIBXIDGPQDEiUKB2NvdW50cnkYBCABKAlCFLpIEXIPMg1eW0EtWmEtel17Mn0kEnwKBWhhbGxzGAUgAygLMhEubXlldmVudHMudjEuSGFsbEJaukhXugFNChJoYWxscy51bmlxdWVfbmFtZXMSGWhhbGwgbmFtZXMgbXVzdCBiZSB1bmlxdWUaHHRoaXMubWFwKGgsIGgubmFtZSkudW5pcXVlKCmSAQQIARAyInMKBEhhbGwSTAoEbmFtZRgBIAEoCUI+ukg7ugEzCglub3RfYmxhbmsSEW11c3Qgbm90IGJlIGJsYW5rGhN0aGlzLm1hdGNoZXMoJ1xcUycpcgMYyAESHQoIY2FwYWNpdHkYAiABKAVCC7pICBoGGKCNBigBYgZwcm90bzM", [file_buf_validate_validate]);
 
 /**
  * A venue where events take place. A location has one or more halls; an

@@ -192,15 +192,19 @@ export class MongoBookingRepository implements BookingRepository {
   // --- bookings ---
 
   async insertPending(booking: BookingRecord): Promise<{ inserted: true } | { inserted: false; existing: BookingRecord }> {
-    try {
-      // An insert is atomic on FerretDB too: the unique index is SQLite's.
-      await this.bookings.insertOne(toBookingDoc(booking));
-      return { inserted: true };
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      const existing = await this.bookings.findOne({ userId: booking.userId, requestId: booking.requestId }, withoutOutbox);
-      if (!existing) throw err; // the duplicate was the booking id itself
-      return { inserted: false, existing: fromBookingDoc(existing) };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // An insert is atomic on FerretDB too: the unique index is SQLite's.
+        await this.bookings.insertOne(toBookingDoc(booking));
+        return { inserted: true };
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        const existing = await this.bookings.findOne({ userId: booking.userId, requestId: booking.requestId }, withoutOutbox);
+        if (existing) return { inserted: false, existing: fromBookingDoc(existing) };
+        // The holder of this request_id failed and removed its record between our insert and
+        // our read (the hostile-input fuzzer raced one request_id 16 ways): insert again.
+        if (attempt === 3) throw err;
+      }
     }
   }
 
