@@ -10,6 +10,14 @@ import type { Logger } from "./logger.js";
 
 export { ServingStatus };
 
+/**
+ * The health name liveness probes ask for: SERVING whenever the process
+ * answers at all, whatever its dependencies and even while it drains.
+ * Restarting a process does not bring its database back, so liveness must
+ * not follow readiness.
+ */
+export const LIVENESS_SERVICE = "liveness";
+
 /** Something the service needs to do its work, e.g. its database. */
 export interface Dependency {
   name: string;
@@ -65,6 +73,7 @@ export class HealthMonitor {
 
   /** Status of one service ("" = the whole server); undefined if not served here. */
   status(service: string): ServingStatus | undefined {
+    if (service === LIVENESS_SERVICE) return ServingStatus.SERVING;
     if (service !== "" && !this.services.includes(service)) return undefined;
     return this.isServing ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
   }

@@ -12,7 +12,7 @@ import { eventService } from "../events/service.js";
 import { EnvReader, readRuntimeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
-import { sleep } from "../../test/support/eventually.js";
+import { eventually, sleep } from "../../test/support/eventually.js";
 import { asAdmin, TEST_AUTH_ENV } from "./auth/testing.js";
 
 
@@ -103,6 +103,17 @@ describe("runtime", () => {
     })();
     await watching;
     expect(seen).toEqual([Status.SERVING, Status.NOT_SERVING, Status.SERVING]);
+  });
+
+  it("answers liveness SERVING while a dependency is down and while draining", async () => {
+    let up = false;
+    const { service, health } = await start({ dependencyUp: () => up });
+    await eventually(async () => expect((await health.check({ service: "" })).status).toBe(Status.NOT_SERVING));
+    expect((await health.check({ service: "liveness" })).status).toBe(Status.SERVING);
+    up = true;
+    service.health.beginShutdown();
+    expect((await health.check({ service: "" })).status).toBe(Status.NOT_SERVING);
+    expect((await health.check({ service: "liveness" })).status).toBe(Status.SERVING);
   });
 
   it("logs one JSON line per RPC with method, code and duration", async () => {

@@ -191,16 +191,16 @@ describe.each(["base", "ferretdb"])("deploy/k8s, kustomize build (%s)", (build) 
     }
   });
 
-  it("probes each API service over gRPC health for its own service name, and liveness on the admin port", () => {
+  it("probes each API service over gRPC health: readiness for its own service name, liveness for the process", () => {
     for (const [name, served] of Object.entries(SERVED)) {
       const c = deployments().find((d) => d.metadata.name === name)!.spec.template.spec.containers[0]!;
       expect(portNamed(c, "grpc"), name).toBe(PORTS[name]!.api);
       expect(portNamed(c, "admin"), name).toBe(PORTS[name]!.admin);
       // Ready only while the service answers SERVING for the API it serves.
       expect(c.readinessProbe?.grpc, name).toEqual({ port: PORTS[name]!.api, service: served });
-      // Alive while the process answers at all (the gRPC status follows the
+      // Alive while the process answers at all (the service's status follows the
       // database and the broker; restarting during their outage helps nobody).
-      expect(c.livenessProbe?.httpGet, name).toEqual({ path: "/healthz", port: "admin" });
+      expect(c.livenessProbe?.grpc, name).toEqual({ port: PORTS[name]!.api, service: "liveness" });
       expect(c.startupProbe?.httpGet, name).toEqual({ path: "/healthz", port: "admin" });
     }
     const gateway = deployments().find((d) => d.metadata.name === "gateway")!.spec.template.spec.containers[0]!;

@@ -161,9 +161,12 @@ describe("metrics after this traffic", () => {
     await eventually(async () => {
       const text = await scrape(mesh.events);
       const labels = { consumer: mesh.consumers.events, routing_key: "booking.confirmed" };
-      expect(metric(text, "amqp_messages_consumed_total", labels)).toBe(1);
-      expect(metric(text, "amqp_messages_acked_total", labels)).toBe(1);
-      expect(metric(text, "amqp_messages_published_total", { routing_key: "event.created" })).toBe(1);
+      // At least once: a relay retry may publish a message twice (the effect applies once),
+      // so count deliveries, and every delivery acked.
+      const consumed = metric(text, "amqp_messages_consumed_total", labels);
+      expect(consumed).toBeGreaterThanOrEqual(1);
+      expect(metric(text, "amqp_messages_acked_total", labels)).toBe(consumed);
+      expect(metric(text, "amqp_messages_published_total", { routing_key: "event.created" })).toBeGreaterThanOrEqual(1);
     });
   });
 
