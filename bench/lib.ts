@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ADMIN_ROLE, signToken } from "../services/runtime/auth/tokens.js";
+import { PROTO_INCLUDE_DIRS } from "../test/support/protos.js";
 
 /** The repository root, from bench/ as from its compiled copy in dist/bench/. */
 export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/") ? "../.." : "..", import.meta.url));
@@ -12,8 +13,7 @@ export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/
 /** The EventService definition from the .proto, as plain grpc-js sees it. */
 export function loadEventService(): grpc.ServiceClientConstructor {
   const def = protoLoader.loadSync("myevents/v1/event_service.proto", {
-    // .tools/protovalidate: scripts/protovalidate/install.sh puts buf/validate/validate.proto there.
-    includeDirs: [`${ROOT}proto`, `${ROOT}node_modules/google-proto-files`, `${ROOT}.tools/protovalidate`],
+    includeDirs: PROTO_INCLUDE_DIRS,
     keepCase: false,
     longs: String,
     enums: String,

@@ -46,6 +46,7 @@ import * as grpcJs from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createConnectTransport as createWebConnectTransport, createGrpcWebTransport as createWebGrpcWebTransport } from "@connectrpc/connect-web";
 import { eventually } from "../test/support/eventually.js";
+import { PROTO_INCLUDE_DIRS } from "../test/support/protos.js";
 import { authHeader, type TestTokenOptions } from "../services/runtime/auth/testing.js";
 import { failure, startServices, startTestGateway } from "./test-support.js";
 
@@ -580,7 +581,7 @@ describe(`edge conformance (${EDGE_URL ? `EDGE_URL=${EDGE_URL}` : "Node gateway"
 
     it("over gRPC with a @grpc/grpc-js client", async () => {
       const definition = protoLoader.loadSync("myevents/v1/notification_service.proto", {
-        includeDirs: ["proto", "node_modules/google-proto-files"],
+        includeDirs: PROTO_INCLUDE_DIRS,
         defaults: true,
         oneofs: true,
       });

@@ -18,6 +18,7 @@ import { transports } from "../../test/support/transports.js";
 import { asAdmin, authHeader, TEST_AUTH_ENV } from "../runtime/auth/testing.js";
 import { MemoryMessageBus } from "../messaging/memory.js";
 import { readEventsConfig, startEventsService } from "./app.js";
+import { PROTO_INCLUDE_DIRS } from "../../test/support/protos.js";
 
 const HOUR = 3_600_000;
 const silent = createLogger("error", {}, () => {});
@@ -155,7 +156,7 @@ describe("EventService over MongoDB", () => {
 
   it("serves a grpc-js client that loads the .proto files", async () => {
     const definition = protoLoader.loadSync("myevents/v1/event_service.proto", {
-      includeDirs: ["proto", "node_modules/google-proto-files", ".tools/protovalidate"],
+      includeDirs: PROTO_INCLUDE_DIRS,
       defaults: true,
       enums: String,
     });

@@ -62,10 +62,12 @@ async function checked(handler: UniversalHandler, req: UniversalServerRequest, r
     return handler(withProblem({ ...req, url: url.toString() }, problem));
   }
   const enveloped = /^application\/(grpc|grpc-web|connect)(\+proto)?(;|$)/.test(contentType) || contentType === "application/grpc-web";
+  // Connect streams of JSON: only their framing (a compressed flag) is checked; connect-node answers bad JSON itself.
+  const jsonEnvelopes = /^application\/connect\+json(;|$)/.test(contentType);
   const unary = /^application\/proto(;|$)/.test(contentType);
   // Connect JSON is only checked for its compression: connect-node answers bad JSON itself.
   const json = /^application\/json(;|$)/.test(contentType) && (req.header.get("content-encoding") ?? "").trim() !== "";
-  if ((!enveloped && !unary && !json) || !isByteStream(req.body)) return handler(req);
+  if ((!enveloped && !jsonEnvelopes && !unary && !json) || !isByteStream(req.body)) return handler(req);
 
   // The body is checked as connect-node reads it, not before: the call's
   // deadline must also cover a client that sends its body slowly.
@@ -77,11 +79,13 @@ async function checked(handler: UniversalHandler, req: UniversalServerRequest, r
       yield* read.replay; // too large: connect-node says ResourceExhausted
       return;
     }
-    const problem = enveloped
-      ? envelopeProblem(schema, read.bytes, encodingOf(req, contentType), readMaxBytes)
-      : messageProblem(schema, read.bytes, (req.header.get("content-encoding") ?? "").trim().toLowerCase(), readMaxBytes, !json);
+    const problem =
+      enveloped || jsonEnvelopes
+        ? envelopeProblem(schema, read.bytes, encodingOf(req, contentType), readMaxBytes, !jsonEnvelopes)
+        : messageProblem(schema, read.bytes, (req.header.get("content-encoding") ?? "").trim().toLowerCase(), readMaxBytes, !json);
     if (problem !== undefined) contextValues.set(undecodableKey, problem);
-    yield problem === undefined ? read.bytes : enveloped ? new Uint8Array(5) : new Uint8Array();
+    // A stand-in that decodes (an empty message), so the interceptor answers with the problem.
+    yield problem === undefined ? read.bytes : jsonEnvelopes ? EMPTY_JSON_ENVELOPE : enveloped ? new Uint8Array(5) : new Uint8Array();
   };
   return handler({ ...req, body: body(), contextValues });
 }
@@ -124,8 +128,11 @@ export function notAMessage(schema: DescMessage, err: unknown): string {
 /** The InvalidArgument message for a compressed flag with no encoding to inflate it with. */
 export const COMPRESSED_WITHOUT_ENCODING = "a message is flagged compressed but no message encoding was given";
 
+/** "{}" in one uncompressed envelope. */
+const EMPTY_JSON_ENVELOPE = Uint8Array.of(0, 0, 0, 0, 2, 0x7b, 0x7d);
+
 /** Checks every complete envelope; incomplete framing is left to connect-node, which rejects it itself. */
-function envelopeProblem(schema: DescMessage, bytes: Uint8Array, encoding: string, readMaxBytes: number): string | undefined {
+function envelopeProblem(schema: DescMessage, bytes: Uint8Array, encoding: string, readMaxBytes: number, binary = true): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let at = 0; at + 5 <= bytes.length; ) {
     const flags = bytes[at]!;
@@ -133,7 +140,7 @@ function envelopeProblem(schema: DescMessage, bytes: Uint8Array, encoding: strin
     if (end > bytes.length) return undefined;
     const payload = bytes.subarray(at + 5, end);
     if (flags & 1 && (encoding === "" || encoding === "identity")) return COMPRESSED_WITHOUT_ENCODING;
-    const problem = messageProblem(schema, payload, flags & 1 ? encoding : "", readMaxBytes);
+    const problem = messageProblem(schema, payload, flags & 1 ? encoding : "", readMaxBytes, binary);
     if (problem !== undefined) return problem;
     at = end;
   }

@@ -19,6 +19,7 @@ import { callerKey } from "./identity.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
 import { eventually } from "../../test/support/eventually.js";
+import { PROTO_INCLUDE_DIRS } from "../../test/support/protos.js";
 
 const MAX_REQUEST_BYTES = 2048;
 let running: RunningService;
@@ -118,7 +119,7 @@ const statusOf = (a: RawAnswer) => {
 
 describe("unary gRPC fast path", () => {
   it("answers grpc-js and connect-node gRPC clients, with headers, trailers and the token's identity", async () => {
-    const def = protoLoader.loadSync("myevents/v1/event_service.proto", { includeDirs: ["proto", "node_modules/google-proto-files", ".tools/protovalidate"] });
+    const def = protoLoader.loadSync("myevents/v1/event_service.proto", { includeDirs: PROTO_INCLUDE_DIRS });
     const loaded = grpc.loadPackageDefinition(def) as any;
     const client = new loaded.myevents.v1.EventService(`127.0.0.1:${running.port}`, grpc.credentials.createInsecure());
     const md = new grpc.Metadata();

@@ -186,7 +186,7 @@ describe("web app in Chromium", () => {
     await newLocation.getByRole("button", { name: "Create location" }).click();
     // The service's field violation lands on the field it names.
     const capacity = newLocation.getByLabel("Hall 2 capacity");
-    await newLocation.getByText("must be between 1 and", { exact: false }).waitFor();
+    await newLocation.getByText("must be greater than or equal to 1", { exact: false }).waitFor(); // the contract's rule (protovalidate)
     expect(await capacity.getAttribute("aria-invalid")).toBe("true");
     await capacity.fill("25");
     await newLocation.getByRole("button", { name: "Create location" }).click();

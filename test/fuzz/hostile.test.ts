@@ -19,12 +19,14 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { HealthCheckResponse_ServingStatus as Status, Health } from "../../gen/health/v1/health_pb.js";
 import { BookingService } from "../../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../../gen/myevents/v1/event_service_pb.js";
+import { NotificationService } from "../../gen/myevents/v1/notification_service_pb.js";
 import { readBookingsConfig, startBookingsService } from "../../services/bookings/app.js";
 import { readEventsConfig, startEventsService } from "../../services/events/app.js";
+import { readNotificationsConfig, startNotificationsService } from "../../services/notifications/app.js";
 import { MemoryMessageBus } from "../../services/messaging/memory.js";
 import { EnvReader } from "../../services/runtime/config.js";
 import type { RunningService } from "../../services/runtime/server.js";
-import { LOCAL, closedPort, silent, startTestGateway } from "../../gateway/test-support.js";
+import { LOCAL, silent, startTestGateway } from "../../gateway/test-support.js";
 import { amqpUrl, mongodbUrl, uniqueDatabaseName } from "../support/backing.js";
 import { Random } from "./hostile.js";
 import { callerHeaders, hostileRequest, protocolsFor } from "./requests.js";
@@ -63,6 +65,7 @@ function allowed(method: DescMethod, protocol: Protocol): Set<string> {
 interface Mesh {
   events: RunningService;
   bookings: RunningService;
+  notifications: RunningService;
   gatewayUrl: string;
   stop(): Promise<void>;
 }
@@ -78,17 +81,24 @@ async function startMesh(backing: "memory" | "ferretdb+rabbitmq"): Promise<Mesh>
     readBookingsConfig(new EnvReader({ ...common, BOOKINGS_DATABASE: uniqueDatabaseName("fuzz_bookings"), EVENTS_URL: `http://127.0.0.1:${events.port}`, BOOKING_STALE_AFTER_MS: "20000" })),
     { logger: silent, bus, queueSuffix: suffix },
   );
+  const notifications = await startNotificationsService(readNotificationsConfig(new EnvReader({ ...common, NOTIFICATION_HEARTBEAT_INTERVAL_MS: "50" })), {
+    logger: silent,
+    bus,
+    queueSuffix: suffix,
+  });
   const { gateway, url } = await startTestGateway({
     EVENTS_URL: `http://127.0.0.1:${events.port}`,
     BOOKINGS_URL: `http://127.0.0.1:${bookings.port}`,
-    NOTIFICATIONS_URL: `http://127.0.0.1:${await closedPort()}`,
+    NOTIFICATIONS_URL: `http://127.0.0.1:${notifications.port}`,
   });
   return {
     events,
     bookings,
+    notifications,
     gatewayUrl: url,
     async stop() {
       await gateway.shutdown();
+      await notifications.shutdown();
       await bookings.shutdown();
       await events.shutdown();
     },
@@ -120,6 +130,7 @@ async function validRequests(mesh: Mesh): Promise<Map<string, Message>> {
     GetBooking: [BookingService, { id: booking!.id }],
     ListBookings: [BookingService, { pageSize: 3 }],
     CancelBooking: [BookingService, { id: booking!.id }],
+    Subscribe: [NotificationService, { eventIds: [ev!.id] }],
   };
   return new Map(
     Object.entries(requests).map(([name, [service, init]]) => {
@@ -139,10 +150,11 @@ interface Tally {
 /** Sends `count` hostile requests (seeded), CONCURRENCY at a time, and tallies every outcome. */
 async function fuzz(mesh: Mesh, seed: number, count: number): Promise<Tally> {
   const valid = await validRequests(mesh);
-  const methods = [...EventService.methods, ...BookingService.methods];
+  const methods = [...EventService.methods, ...BookingService.methods, ...NotificationService.methods];
   const clients = {
     [EventService.typeName]: new RawClient(`http://127.0.0.1:${mesh.events.port}`),
     [BookingService.typeName]: new RawClient(`http://127.0.0.1:${mesh.bookings.port}`),
+    [NotificationService.typeName]: new RawClient(`http://127.0.0.1:${mesh.notifications.port}`),
     gateway: new RawClient(mesh.gatewayUrl),
   };
   const tally: Tally = { sent: 0, byProtocol: {}, byCode: {}, failures: [] };
@@ -191,7 +203,7 @@ function report(label: string, seed: number, tally: Tally): void {
 
 /** Health is SERVING and ordinary calls still work on every service. */
 async function expectStillServing(mesh: Mesh): Promise<void> {
-  for (const service of [mesh.events, mesh.bookings]) {
+  for (const service of [mesh.events, mesh.bookings, mesh.notifications]) {
     const health = createClient(Health, grpc(service));
     expect((await health.check({ service: "" })).status).toBe(Status.SERVING);
   }

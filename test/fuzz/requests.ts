@@ -56,6 +56,9 @@ const HOSTILE_HEADERS: readonly Record<string, string>[] = [
   { "x-huge": "h".repeat(12_000) },
 ];
 
+/** How long a fuzzed server stream (Subscribe) may run before its deadline ends it. */
+const STREAM_DEADLINE_MS = 100;
+
 /** REST bindings of the contracts, as committed for the edges (google.api.http). */
 const REST_ROUTES = (JSON.parse(readFileSync(new URL("../../envoy/rest-routes.json", import.meta.url), "utf8")) as {
   routes: { method: "GET" | "POST"; path: string; body: string; rpc: string }[];
@@ -80,6 +83,10 @@ export function hostileRequest(rnd: Random, method: DescMethod, protocol: Protoc
   const { binary, json } = hostileBody(rnd, method, valid);
   const headers: Record<string, string> = { ...callerHeaders() };
   if (rnd.chance(0.15)) Object.assign(headers, rnd.pick(HOSTILE_HEADERS));
+  // A server stream runs until its deadline: a short one, set last, so every
+  // stream ends (hostile timeouts are tried on the unary methods).
+  const streaming = method.methodKind === "server_streaming";
+  if (streaming) Object.assign(headers, { "grpc-timeout": `${STREAM_DEADLINE_MS}m`, "connect-timeout-ms": String(STREAM_DEADLINE_MS) });
   switch (protocol) {
     case "grpc":
     case "grpc-web": {
@@ -87,6 +94,19 @@ export function hostileRequest(rnd: Random, method: DescMethod, protocol: Protoc
       Object.assign(headers, { "content-type": web ? "application/grpc-web+proto" : "application/grpc", ...(web ? {} : { te: "trailers" }) }, pickedHeaders(headers));
       return { protocol, httpMethod: "POST", path, headers, body: rnd.chance(0.2) ? brokenEnvelope(rnd, binary) : envelope(binary) };
     }
+    case "connect-proto":
+    case "connect-json":
+      if (!streaming) break;
+      // Connect streams: enveloped messages and a "+proto"/"+json" content type.
+      return {
+        protocol,
+        httpMethod: "POST",
+        path,
+        headers: { ...headers, "content-type": protocol === "connect-proto" ? "application/connect+proto" : "application/connect+json", "connect-protocol-version": "1", ...pickedHeaders(headers) },
+        body: rnd.chance(0.2) ? brokenEnvelope(rnd, protocol === "connect-proto" ? binary : Buffer.from(json)) : envelope(protocol === "connect-proto" ? binary : Buffer.from(json)),
+      };
+  }
+  switch (protocol) {
     case "connect-proto":
       return { protocol, httpMethod: "POST", path, headers: { ...headers, "content-type": "application/proto", "connect-protocol-version": "1", ...pickedHeaders(headers) }, body: binary };
     case "connect-json":

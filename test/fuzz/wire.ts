@@ -133,11 +133,28 @@ export function classify(protocol: Protocol, res: Answer): string {
       return typeof code === "number" ? codeName(code) : `http-${res.status}`;
     }
     default: {
+      // Connect streams answer 200 and put the outcome in the end-of-stream message.
+      if (res.status === 200 && (res.headers["content-type"] ?? "").startsWith("application/connect+")) return connectEndStreamCode(res.body);
       if (res.status === 200) return "OK";
       const code = jsonField(res.body, "code");
       return typeof code === "string" ? codeName(codeFromConnect(code)) : `http-${res.status}`;
     }
   }
+}
+
+/** The code in a Connect stream's end-of-stream message (flag 0x02): its error, else OK. */
+function connectEndStreamCode(body: Uint8Array): string {
+  let at = 0;
+  while (at + 5 <= body.length) {
+    const flags = body[at]!;
+    const len = new DataView(body.buffer, body.byteOffset + at + 1, 4).getUint32(0);
+    if (flags & 0x02) {
+      const error = jsonField(body.subarray(at + 5, at + 5 + len), "error") as { code?: unknown } | undefined;
+      return typeof error?.code === "string" ? codeName(codeFromConnect(error.code)) : error === undefined ? "OK" : "bad-end-stream";
+    }
+    at += 5 + len;
+  }
+  return "no-end-stream";
 }
 
 function grpcWebTrailerStatus(body: Uint8Array): string | undefined {
