@@ -228,7 +228,11 @@ try {
     bookingErrors: errors.length,
     firstErrors: errors.slice(0, 3).map((s) => s.error),
     lowestSeatsAvailableSeen: seatsLeft.length ? Math.min(...seatsLeft) : null,
-    note: "Measured on a shared 2-core machine while other engineers ran builds and tests; figures are noisy and pessimistic.",
+    // A load average above the core count means other work shared the machine.
+    note:
+      machine.loadavg1mAtStart > machine.cores
+        ? `The machine was busy (load average ${machine.loadavg1mAtStart} on ${machine.cores} cores): figures are noisy and pessimistic.`
+        : `The machine was otherwise idle (load average ${machine.loadavg1mAtStart} on ${machine.cores} cores).`,
   };
 
   const stamp = machine.date.replace(/[:.]/g, "-");
