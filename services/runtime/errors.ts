@@ -59,7 +59,13 @@ const UNAVAILABLE_ERROR_NAMES = new Set([
   "MongoPoolClearedError",
 ]);
 
+// Socket errors a driver sometimes lets through unwrapped (the MongoDB driver
+// 6.22 throws Node's EPIPE "This socket has been ended by the other party"
+// when it writes to a connection the database side closed).
+const UNAVAILABLE_SOCKET_CODES = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+
 /** Whether an error thrown by a dependency is transient unavailability. */
 export function isUnavailable(err: unknown): boolean {
-  return err instanceof Error && UNAVAILABLE_ERROR_NAMES.has(err.name);
+  if (!(err instanceof Error)) return false;
+  return UNAVAILABLE_ERROR_NAMES.has(err.name) || UNAVAILABLE_SOCKET_CODES.has((err as NodeJS.ErrnoException).code ?? "");
 }
