@@ -1,5 +1,6 @@
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { EnvReader } from "../config.js";
+import { REPO_ROOT } from "../paths.js";
 
 /**
  * Where the keys that verify bearer tokens come from:
@@ -21,7 +22,7 @@ export interface AuthConfig {
 }
 
 /** Where the development secret lives: `.data/dev-jwt-secret` in the repository (git-ignored). */
-export const DEV_SECRET_FILE = fileURLToPath(new URL("../../../.data/dev-jwt-secret", import.meta.url));
+export const DEV_SECRET_FILE = join(REPO_ROOT, ".data", "dev-jwt-secret");
 
 /** HS256 keys shorter than this are guessable offline from any token. */
 export const MIN_SECRET_BYTES = 32;
