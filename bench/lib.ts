@@ -1,14 +1,14 @@
 // Shared helpers for the benchmark processes.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ADMIN_ROLE, signToken } from "../services/runtime/auth/tokens.js";
+import { REPO_ROOT } from "../services/runtime/paths.js";
 import { PROTO_INCLUDE_DIRS } from "../test/support/protos.js";
 
-/** The repository root, from bench/ as from its compiled copy in dist/bench/. */
-export const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/") ? "../.." : "..", import.meta.url));
+/** The repository root (with a trailing slash), from bench/ as from its compiled copy in dist/bench/. */
+export const ROOT = REPO_ROOT;
 
 /** The EventService definition from the .proto, as plain grpc-js sees it. */
 export function loadEventService(): grpc.ServiceClientConstructor {

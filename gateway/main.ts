@@ -6,6 +6,5 @@ import { readGatewayConfig, startGateway } from "./app.js";
 
 runMain((env) => {
   const config = readGatewayConfig(env);
-  env.done();
   return [() => startGateway(config)];
 }, "gateway");

@@ -20,7 +20,6 @@ runMain((env) => {
   if (!env.optionalString("EVENTS_URL")) bookings.eventsUrl = gateway.upstreams.events = local(events.runtime.port);
   if (!env.optionalString("BOOKINGS_URL")) gateway.upstreams.bookings = local(bookings.runtime.port);
   if (!env.optionalString("NOTIFICATIONS_URL")) gateway.upstreams.notifications = local(notifications.runtime.port);
-  env.done();
   return [
     () => startEventsService(events),
     () => startBookingsService(bookings),

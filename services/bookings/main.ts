@@ -4,6 +4,5 @@ import { readBookingsConfig, startBookingsService } from "./app.js";
 
 runMain((env) => {
   const config = readBookingsConfig(env);
-  env.done();
   return [() => startBookingsService(config)];
 }, "bookings");

@@ -4,6 +4,5 @@ import { readEventsConfig, startEventsService } from "./app.js";
 
 runMain((env) => {
   const config = readEventsConfig(env);
-  env.done();
   return [() => startEventsService(config)];
 }, "events");

@@ -4,6 +4,5 @@ import { readNotificationsConfig, startNotificationsService } from "./app.js";
 
 runMain((env) => {
   const config = readNotificationsConfig(env);
-  env.done();
   return [() => startNotificationsService(config)];
 });

@@ -21,7 +21,7 @@ export function runMain(
     const env = new EnvReader();
     traces = readTraceExportConfig(env, name);
     starters = setup(env);
-    env.done();
+    env.done(); // every bad variable of setup's reads, at once (setups need not call it)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
