@@ -16,6 +16,9 @@ out="${1:?usage: scripts/build-dist.sh OUTDIR [EXTRA_SOURCE_DIR...]}"
 shift
 cd "$(dirname "$0")/.."
 files=$(find gen services gateway "$@" -name '*.ts' ! -name '*.d.ts' ! -name '*.test.ts' ! -name '*.contract.ts' ! -name 'test-support.ts' | sort)
+case "$out" in
+  "" | "." | "./" | "/" | "..") echo "build-dist.sh: refusing to empty '$out'" >&2; exit 2 ;;
+esac
 rm -rf "$out"
 # esbuild comes with tsx, a production dependency.
 exec node_modules/.bin/esbuild $files --outdir="$out" --outbase=. --platform=node --format=esm --target=node20 \
