@@ -1,5 +1,5 @@
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues } from "@connectrpc/connect";
-import { createAsyncIterable, type UniversalHandler } from "@connectrpc/connect/protocol";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "../services/runtime/logger.js";
 import { pathOf, send, type NodeRequest, type NodeResponse } from "./http.js";
@@ -17,12 +17,13 @@ export interface ConnectHandlerOptions extends ConnectRouterOptions {
 
 /**
  * connect-node's Node adapter (connectNodeAdapter), built from the same
- * parts, with one addition: a request whose body was already read (by the
- * unary fast path, which then found something it leaves to connect: bad
- * JSON, undecodable bytes, a malformed envelope) is answered from those
- * bytes, so connect-node's own error handling answers it.
+ * parts, with one addition: a request whose body was already read, in
+ * part or whole, by the unary fast path (which then found something it
+ * leaves to connect: bad JSON, undecodable bytes, a malformed envelope, a
+ * body over the limit) is answered from the same bytes (`body`), so
+ * connect-node's own error handling answers it.
  */
-export function connectHandler(options: ConnectHandlerOptions): (req: NodeRequest, res: NodeResponse, body?: Uint8Array) => void {
+export function connectHandler(options: ConnectHandlerOptions): (req: NodeRequest, res: NodeResponse, body?: AsyncIterable<Uint8Array>) => void {
   const router = createConnectRouter({ ...options, acceptCompression: options.acceptCompression ?? ACCEPT_COMPRESSION });
   options.routes(router);
   const paths = new Map<string, UniversalHandler>();
@@ -37,7 +38,7 @@ export function connectHandler(options: ConnectHandlerOptions): (req: NodeReques
       // No authority (an HTTP/1.0 request without Host): connect-node throws, which would end the process.
       return send(res, 400, { "content-type": "text/plain" }, `${ConnectError.from(err).rawMessage}\n`);
     }
-    if (body !== undefined) request.body = createAsyncIterable([body]);
+    if (body !== undefined) request.body = body;
     handler(request)
       .then((response) => universalResponseToNodeResponse(response, res))
       .catch((reason: unknown) => {

@@ -7,7 +7,7 @@ import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { ENVELOPE_HEADER_BYTES } from "../services/runtime/grpc-wire.js";
 import type { Forwarder } from "./forward.js";
-import { BodyTooLargeError, headersOf, pathOf, queryOf, readBody, type NodeRequest, type NodeResponse } from "./http.js";
+import { headersOf, pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
 /** The request forms this path answers; everything else goes to connect-node. */
 type Protocol = "connect-json" | "connect-proto" | "grpc-web";
@@ -20,8 +20,8 @@ export interface UnaryFastPathOptions {
   acceptCompression: readonly Compression[];
   /** The call's context values (request record, client address), as for connect-node. */
   contextValues(req: NodeRequest): ContextValues;
-  /** connect-node, for a request this path read but leaves to it (`body`: the bytes it read). */
-  fallback(req: NodeRequest, res: NodeResponse, body?: Uint8Array): void;
+  /** connect-node, for a request this path read but leaves to it (`body`: the whole body, as read). */
+  fallback(req: NodeRequest, res: NodeResponse, body?: AsyncIterable<Uint8Array>): void;
 }
 
 // Connect's default: smaller messages are not worth compressing.
@@ -123,11 +123,12 @@ export class UnaryFastPath {
         default:
           return false;
       }
-      // The whole body's size known up front: a chunked body (or one over
-      // the limit) is left to connect-node's size checks.
-      const length = Number(headers["content-length"] ?? NaN);
+      // A body declared too large is refused by connect-node's size checks
+      // before it is read; one that grows too large on the way is handed
+      // to them (chunked bodies: connect-node's HTTP/1.1 client sends those).
       const framing = protocol === "grpc-web" ? ENVELOPE_HEADER_BYTES : 0;
-      if (!(length >= 0 && length <= this.options.maxRequestBytes + framing)) return false;
+      const limit = this.options.maxRequestBytes + framing;
+      if (Number(headers["content-length"] ?? 0) > limit) return false;
       if (protocol === "grpc-web") {
         if (!isIdentity(headers["grpc-encoding"])) return false;
         compression = this.negotiate(headers["grpc-accept-encoding"], "grpc-accept-encoding");
@@ -138,10 +139,16 @@ export class UnaryFastPath {
         timeout = parseConnectTimeout(single(headers["connect-timeout-ms"]), NO_MAX_TIMEOUT);
       }
       if (timeout.error) return false;
-      const timeoutMs = timeout.timeoutMs;
-      readBody(req, this.options.maxRequestBytes + framing).then(
-        (body) => this.answer(req, res, route, protocol, compression, timeoutMs, authority, body),
-        (err: unknown) => this.unreadable(res, protocol, compression, err),
+      // As in connect, the deadline runs from the request's arrival, so it covers a slow body too.
+      const deadline = deadlineOf(timeout.timeoutMs);
+      readBoundedBody(req, limit).then(
+        (body) => {
+          if (body.complete) return this.answer(req, res, route, protocol, compression, deadline, authority, body.bytes);
+          this.counts.handedOver++;
+          this.options.fallback(req, res, body.replay);
+        },
+        // The client went away mid-body: nobody is left to answer.
+        () => res.destroy(),
       );
       return true;
     }
@@ -162,7 +169,7 @@ export class UnaryFastPath {
       } catch {
         return false;
       }
-      this.answer(req, res, route, protocol, compression, timeout.timeoutMs, authority, body);
+      this.answer(req, res, route, protocol, compression, deadlineOf(timeout.timeoutMs), authority, body);
       return true;
     }
     return false;
@@ -179,7 +186,7 @@ export class UnaryFastPath {
     route: Route,
     protocol: Protocol,
     compression: Compression | null,
-    timeoutMs: number | undefined,
+    deadline: number | undefined,
     authority: string,
     body: Uint8Array,
   ): void {
@@ -187,7 +194,7 @@ export class UnaryFastPath {
     if (message === undefined) {
       // Not a message: connect-node answers it from the same bytes, with its own error.
       this.counts.handedOver++;
-      return this.options.fallback(req, res, req.method === "GET" ? undefined : body);
+      return this.options.fallback(req, res, req.method === "GET" ? undefined : once(body));
     }
     this.counts.answered++;
     const controller = new AbortController();
@@ -196,7 +203,7 @@ export class UnaryFastPath {
       if (!answered) controller.abort(CLIENT_GONE);
     });
     const contextValues = this.options.contextValues(req);
-    if (timeoutMs !== undefined) contextValues.set(deadlineKey, Date.now() + timeoutMs);
+    if (deadline !== undefined) contextValues.set(deadlineKey, deadline);
     const request: UnaryRequest = {
       stream: false,
       service: route.method.parent,
@@ -221,14 +228,6 @@ export class UnaryFastPath {
       // Writing failed: the client is gone, nothing left to tell it.
       res.destroy();
     });
-  }
-
-  /** The body could not be read: too large after all (a lying Content-Length), or the client left. */
-  private unreadable(res: NodeResponse, protocol: Protocol, compression: Compression | null, err: unknown): void {
-    if (err instanceof BodyTooLargeError) {
-      const error = new ConnectError(`message is larger than configured readMaxBytes ${this.options.maxRequestBytes}`, Code.ResourceExhausted);
-      write(res, protocol, compression, undefined, error).catch(() => res.destroy());
-    } else res.destroy();
   }
 }
 
@@ -362,6 +361,14 @@ function frame(flags: number, data: Uint8Array): Buffer {
 async function compressedFrame(flags: number, data: Uint8Array, compression: Compression | null): Promise<Buffer> {
   const env = await envelopeCompress({ flags, data }, compression, COMPRESS_MIN_BYTES);
   return frame(env.flags, env.data);
+}
+
+function deadlineOf(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }
 
 function isIdentity(encoding: string | string[] | undefined): boolean {
