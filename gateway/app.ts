@@ -48,6 +48,8 @@ export interface GatewayConfig {
   webRoot: string;
   /** Per-client request limit; undefined: off (RATE_LIMIT_PER_SECOND=0). */
   rateLimit?: RateLimitConfig;
+  /** Unary Connect and gRPC-Web calls answered without connect-node's pipeline (GATEWAY_UNARY_FAST_PATH=on). */
+  unaryFastPath: boolean;
 }
 
 const DEFAULT_ORIGINS = "http://localhost:8080,http://127.0.0.1:8080,http://localhost:5173";
@@ -69,7 +71,9 @@ export function readGatewayConfig(env: EnvReader, portPrefix = ""): GatewayConfi
     if (origin) corsAllowedOrigins.push(origin);
     else env.problem("CORS_ALLOWED_ORIGINS", `must list origins like https://app.example.com (or "*"), got ${JSON.stringify(entry)}`);
   }
-  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist"), rateLimit: readRateLimitConfig(env) };
+  // "off": every call through connect-node, an escape hatch should a client meet a difference.
+  const unaryFastPath = env.oneOf("GATEWAY_UNARY_FAST_PATH", "on", ["on", "off"]) === "on";
+  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist"), rateLimit: readRateLimitConfig(env), unaryFastPath };
 }
 
 /** The peer's address: the gateway is the edge (behind a proxy, every client shares the proxy's). */
@@ -93,7 +97,7 @@ const RPC_PATH = /^\/[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\/[A-Za-z_]\w*$/;
 
 export interface GatewayOptions {
   logger?: Logger;
-  /** false: every RPC through connect-node (the tests compare both paths). */
+  /** false: every RPC through connect-node whatever the configuration says (the tests compare both paths). */
   fastPath?: boolean;
 }
 
@@ -188,7 +192,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     logger,
   });
   // Unary Connect and gRPC-Web calls skip connect-node's pipeline (unary-fast-path.ts).
-  const fastPath = options.fastPath === false ? undefined : new UnaryFastPath(services, forwarder, {
+  const fastPath = options.fastPath === false || !config.unaryFastPath ? undefined : new UnaryFastPath(services, forwarder, {
     interceptors,
     maxRequestBytes: runtime.maxRequestBytes,
     acceptCompression: ACCEPT_COMPRESSION,

@@ -36,13 +36,15 @@ const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
 
 /** When the caller's deadline passes (ms since the epoch), for the forwarder inside the interceptors. */
 const deadlineKey = createContextKey<number | undefined>(undefined, { description: "the caller's deadline" });
+/** A binary caller's request message as it sent it, forwarded as it is. */
+const requestBytesKey = createContextKey<Uint8Array | undefined>(undefined, { description: "the request message's bytes" });
 
 interface Route {
   method: DescMethodUnary;
   /** The method may be called with GET (Connect, NO_SIDE_EFFECTS). */
   get: boolean;
-  /** The interceptors around the forwarder, composed once. */
-  call: (req: UnaryRequest) => Promise<UnaryResponse>;
+  /** The interceptors around the forwarder, composed once: the request and response decoded (JSON), or passed on as bytes (binary). */
+  call: Record<"decoded" | "binary", (req: UnaryRequest) => Promise<UnaryResponse>>;
 }
 
 /**
@@ -76,21 +78,24 @@ export class UnaryFastPath {
       for (const method of service.methods) {
         if (method.methodKind !== "unary") continue;
         const unary = method as DescMethodUnary;
-        const forward = async (req: UnaryRequest): Promise<UnaryResponse> => {
+        const callInfo = (req: UnaryRequest) => {
           const deadline = req.contextValues.get(deadlineKey);
-          const message = await forwarder.unary(unary, req.message, {
-            header: req.header,
-            timeoutMs: deadline === undefined ? undefined : deadline - Date.now(),
-            signal: req.signal,
-          });
-          return lazyResponse(unary, message);
+          return { header: req.header, timeoutMs: deadline === undefined ? undefined : deadline - Date.now(), signal: req.signal };
         };
-        let call = forward;
-        for (let i = options.interceptors.length - 1; i >= 0; i--) call = options.interceptors[i]!(call as never) as never;
+        const decoded = async (req: UnaryRequest) => lazyResponse(unary, await forwarder.unary(unary, req.message, callInfo(req)));
+        const binary = async (req: UnaryRequest) => {
+          const bytes = await forwarder.unaryBinary(unary, req.contextValues.get(requestBytesKey) ?? toBinary(unary.input, req.message), callInfo(req));
+          return lazyResponse(unary, undefined, bytes);
+        };
+        const intercepted = (handler: (req: UnaryRequest) => Promise<UnaryResponse>) => {
+          let call = handler;
+          for (let i = options.interceptors.length - 1; i >= 0; i--) call = options.interceptors[i]!(call as never) as never;
+          return call;
+        };
         this.routes.set(`/${service.typeName}/${method.name}`, {
           method: unary,
           get: method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS,
-          call,
+          call: { decoded: intercepted(decoded), binary: intercepted(binary) },
         });
       }
     }
@@ -204,6 +209,8 @@ export class UnaryFastPath {
     });
     const contextValues = this.options.contextValues(req);
     if (deadline !== undefined) contextValues.set(deadlineKey, deadline);
+    const binary = protocol !== "connect-json";
+    if (binary) contextValues.set(requestBytesKey, protocol === "grpc-web" ? body.subarray(ENVELOPE_HEADER_BYTES) : body);
     const request: UnaryRequest = {
       stream: false,
       service: route.method.parent,
@@ -215,7 +222,7 @@ export class UnaryFastPath {
       message: message as UnaryRequest["message"],
       signal: controller.signal,
     };
-    route.call(request).then(
+    route.call[binary ? "binary" : "decoded"](request).then(
       (response) => {
         answered = true;
         return write(res, protocol, compression, response, undefined);
@@ -263,7 +270,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
     if (compression) headers["grpc-encoding"] = compression.name;
     if (response) {
       copyInto(headers, responseHeaders(response, "header"));
-      const out = await envelopeCompress({ flags: 0, data: toBinary(response.method.output, response.message) }, compression, COMPRESS_MIN_BYTES);
+      const out = await envelopeCompress({ flags: 0, data: binaryOf(response) }, compression, COMPRESS_MIN_BYTES);
       const trailer = responseHeaders(response, "trailer");
       let trailerFrame = OK_TRAILER_FRAME;
       if (trailer) {
@@ -287,7 +294,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
       const extra = responseHeaders(response, "header");
       const trailer = responseHeaders(response, "trailer");
       if (extra || trailer) header = trailerMux(extra ?? new Headers(), trailer ?? new Headers());
-      body = binary ? toBinary(response.method.output, response.message) : Buffer.from(toJsonString(response.method.output, response.message));
+      body = binary ? binaryOf(response) : Buffer.from(toJsonString(response.method.output, response.message));
     } else {
       status = codeToHttpStatus(error!.code);
       headers["content-type"] = "application/json";
@@ -309,17 +316,27 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
 
 /** Marks responses made by lazyResponse: tells whether a header getter was ever read. */
 const TOUCHED = Symbol("touched");
-type LazyResponse = UnaryResponse & { [TOUCHED](key: "header" | "trailer"): boolean };
+/** The response message's bytes as the service sent them, on responses made by lazyResponse. */
+const BYTES = Symbol("bytes");
+type LazyResponse = UnaryResponse & { [TOUCHED](key: "header" | "trailer"): boolean; [BYTES]?: Uint8Array };
 
-/** A response whose header and trailer are only made when someone reads them. */
-function lazyResponse(method: DescMethodUnary, message: Message): UnaryResponse {
+/**
+ * A response whose header and trailer are only made when someone reads
+ * them; given the message's bytes, the message is decoded only if someone
+ * reads it (the interceptors do not).
+ */
+function lazyResponse(method: DescMethodUnary, message: Message | undefined, bytes?: Uint8Array): UnaryResponse {
   let header: Headers | undefined;
   let trailer: Headers | undefined;
+  let decoded = message;
   const response: LazyResponse = {
     stream: false,
     service: method.parent,
     method,
-    message: message as UnaryResponse["message"],
+    get message() {
+      return (decoded ??= fromBinary(method.output, bytes!)) as UnaryResponse["message"];
+    },
+    [BYTES]: bytes,
     get header() {
       return (header ??= new Headers());
     },
@@ -329,6 +346,14 @@ function lazyResponse(method: DescMethodUnary, message: Message): UnaryResponse 
     [TOUCHED]: (key) => (key === "header" ? header : trailer) !== undefined,
   };
   return response;
+}
+
+/** The response message in protobuf binary: the service's own bytes when passed through untouched. */
+function binaryOf(response: UnaryResponse): Uint8Array {
+  const bytes = (response as Partial<LazyResponse>)[BYTES];
+  // An interceptor that set another message (spreading the response turns the getter into a value) wins.
+  if (bytes !== undefined && Object.getOwnPropertyDescriptor(response, "message")?.get !== undefined) return bytes;
+  return toBinary(response.method.output, response.message);
 }
 
 /** The response's header or trailer fields, when there are any (without making empty ones). */
