@@ -58,11 +58,15 @@ interface Route {
  * message, run the SAME interceptors (logs, metrics, tracing, rate limit,
  * errors) around the same forwarder, and write the answer with connect's
  * own error serializers. Only well-formed requests are answered here:
- * anything else (compressed requests, streams, other content types, a bad
- * timeout header, no Content-Length) goes to connect-node untouched, and a
- * body that turns out not to decode (bad JSON, bytes that are not the
- * message, a malformed envelope) is handed to connect-node with the bytes
+ * anything else (compressed requests, gRPC-Web text, streams, other
+ * content types, a bad timeout header, a declared body over the limit)
+ * goes to connect-node untouched, and a body that turns out not to decode
+ * (bad JSON, bytes that are not the message, a malformed envelope, a
+ * chunked body past the limit) is handed to connect-node with the bytes
  * already read, so every protocol error still has one implementation.
+ * Binary callers' messages pass through: the request goes upstream as it
+ * was sent (decoded once, to refuse what is not the message), the
+ * service's answer comes back as bytes.
  */
 export class UnaryFastPath {
   private readonly routes = new Map<string, Route>();
@@ -83,6 +87,8 @@ export class UnaryFastPath {
           return { header: req.header, timeoutMs: deadline === undefined ? undefined : deadline - Date.now(), signal: req.signal };
         };
         const decoded = async (req: UnaryRequest) => lazyResponse(unary, await forwarder.unary(unary, req.message, callInfo(req)));
+        // The gateway's interceptors observe and refuse, they never swap the
+        // request message: the bytes the caller sent are that message.
         const binary = async (req: UnaryRequest) => {
           const bytes = await forwarder.unaryBinary(unary, req.contextValues.get(requestBytesKey) ?? toBinary(unary.input, req.message), callInfo(req));
           return lazyResponse(unary, undefined, bytes);
