@@ -276,7 +276,8 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
     if (compression) headers["grpc-encoding"] = compression.name;
     if (response) {
       copyInto(headers, responseHeaders(response, "header"));
-      const out = await envelopeCompress({ flags: 0, data: binaryOf(response) }, compression, COMPRESS_MIN_BYTES);
+      const message = binaryOf(response);
+      const out = worthCompressing(message, compression) ? await envelopeCompress({ flags: 0, data: message }, compression, COMPRESS_MIN_BYTES) : { flags: 0, data: message };
       const trailer = responseHeaders(response, "trailer");
       let trailerFrame = OK_TRAILER_FRAME;
       if (trailer) {
@@ -309,7 +310,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
       body = errorToJsonBytes(error!, undefined);
     }
     if (header) copyInto(headers, header);
-    if (compression && body.byteLength >= COMPRESS_MIN_BYTES) {
+    if (worthCompressing(body, compression)) {
       body = await compression.compress(body);
       headers["content-encoding"] = compression.name;
     }
@@ -390,8 +391,14 @@ function frame(flags: number, data: Uint8Array): Buffer {
 }
 
 async function compressedFrame(flags: number, data: Uint8Array, compression: Compression | null): Promise<Buffer> {
+  if (!worthCompressing(data, compression)) return frame(flags, data);
   const env = await envelopeCompress({ flags, data }, compression, COMPRESS_MIN_BYTES);
   return frame(env.flags, env.data);
+}
+
+/** Connect's rule (compressMinBytes); checked first so that small answers are written without waiting a turn. */
+function worthCompressing(data: Uint8Array, compression: Compression | null): compression is Compression {
+  return compression !== null && data.byteLength >= COMPRESS_MIN_BYTES;
 }
 
 function deadlineOf(timeoutMs: number | undefined): number | undefined {
