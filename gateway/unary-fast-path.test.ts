@@ -6,6 +6,7 @@
 // it answered itself and which it handed to connect-node.
 import http from "node:http";
 import http2 from "node:http2";
+import net from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
@@ -416,6 +417,28 @@ describe("the fast path's refusals", () => {
       expect(Buffer.from(web.answer.body, "base64").toString()).toMatch(/grpc-status: 14\r\n/);
     } finally {
       await gw.stop();
+    }
+  });
+
+  it("answers an RPC without an authority (HTTP/1.0, no Host) with 400 instead of ending the process", async () => {
+    const gw = await startTestGateway({ EVENTS_URL: `http://127.0.0.1:${upstream.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none" });
+    try {
+      const body = json("e1");
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(gw.gateway.port, "127.0.0.1", () =>
+          socket.end(`POST ${GET_EVENT} HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`),
+        );
+        let text = "";
+        socket.on("data", (d: Buffer) => (text += d.toString()));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+      expect(reply).toMatch(/^HTTP\/1\.[01] 400 /);
+      expect(gw.gateway.unaryFastPath!.counts.answered).toBe(0);
+      const client = createClient(EventService, nodeConnect({ baseUrl: gw.url, httpVersion: "1.1" }));
+      expect((await client.getEvent({ id: "e1" })).event?.id).toBe("e1");
+    } finally {
+      await gw.gateway.shutdown();
     }
   });
 
