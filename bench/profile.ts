@@ -1,17 +1,22 @@
 // One CPU profile of a server under scenario (a)'s or (b)'s load, from the build in dist/:
 //   npm run build && node --import tsx bench/profile.ts             the EventService, gRPC from grpc-js (a)
 //   npm run build && node --import tsx bench/profile.ts --gateway   the gateway, Connect JSON over HTTP/1.1 (b)
+//   npm run build && node --import tsx bench/profile.ts --gateway --grpc-web   the gateway, gRPC-Web over HTTP/1.1 (b)
 // → bench/results/profile/*.cpuprofile and the top self-time functions.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT, freePort } from "./lib.js";
 
 const gatewaySide = process.argv.includes("--gateway");
+const gatewayProtocol = process.argv.includes("--grpc-web") ? "grpc-web" : "connect-json";
 const dir = `${ROOT}bench/results/profile`;
 rmSync(dir, { recursive: true, force: true });
 const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) };
+// The seed's admin token and the servers share one secret for this run, as in run.ts.
+env.JWT_SECRET = randomBytes(32).toString("base64url");
 for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
 const profiled = ["--cpu-prof", "--cpu-prof-dir", dir];
 const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "ipc"): ChildProcess =>
@@ -24,15 +29,16 @@ let gateway: ChildProcess | undefined;
 if (gatewaySide) {
   target = await freePort();
   const admin = await freePort();
-  gateway = run([...profiled, "dist/gateway/main.js"], { HOST: "127.0.0.1", PORT: String(target), ADMIN_PORT: String(admin), EVENTS_URL: `http://127.0.0.1:${ready.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", WEB_ROOT: "/nonexistent" }, "none");
+  // RATE_LIMIT_PER_SECOND=0 as in run.ts: the per-client limit would refuse most of the one client's calls.
+  gateway = run([...profiled, "dist/gateway/main.js"], { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(target), ADMIN_PORT: String(admin), EVENTS_URL: `http://127.0.0.1:${ready.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", WEB_ROOT: "/nonexistent" }, "none");
   while (!(await fetch(`http://127.0.0.1:${admin}/readyz`).then((r) => r.ok, () => false))) await sleep(50);
 }
 const seeder = run(["dist/bench/load.js"], { TARGET_PORT: String(ready.port), SEED: "1" });
 const [{ eventId }] = (await once(seeder, "message")) as [{ eventId: string }];
 seeder.send({ type: "exit" });
-const client = run(["dist/bench/load.js"], { TARGET_PORT: String(target), EVENT_ID: eventId, PROTOCOL: gatewaySide ? "connect-json" : "grpc" });
+const client = run(["dist/bench/load.js"], { TARGET_PORT: String(target), EVENT_ID: eventId, PROTOCOL: gatewaySide ? gatewayProtocol : "grpc" });
 await once(client, "message");
-for (const calls of gatewaySide ? [1_000, 4_000] : [5_000, 20_000]) {
+for (const calls of gatewaySide ? [2_000, 10_000] : [5_000, 20_000]) {
   client.send({ type: "run", calls, concurrency: 64 });
   const [r] = (await once(client, "message")) as [{ callsPerSec: number }];
   console.error(`${calls} calls: ${r.callsPerSec.toFixed(0)} calls/s (profiled)`);

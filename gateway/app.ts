@@ -1,7 +1,6 @@
 import { once } from "node:events";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
@@ -25,6 +24,8 @@ import { ClientRateLimit, clientAddressKey, readRateLimitConfig, tooManyRequests
 import { createTokenVerifier } from "../services/runtime/auth/tokens.js";
 import { errorJson } from "./errors.js";
 import { StaticFiles } from "./static.js";
+import { ACCEPT_COMPRESSION, connectHandler } from "./connect-handler.js";
+import { UnaryFastPath } from "./unary-fast-path.js";
 import { connectUpstream, upstreamDependency } from "./upstreams.js";
 
 export type UpstreamName = "events" | "bookings" | "notifications";
@@ -47,6 +48,8 @@ export interface GatewayConfig {
   webRoot: string;
   /** Per-client request limit; undefined: off (RATE_LIMIT_PER_SECOND=0). */
   rateLimit?: RateLimitConfig;
+  /** Unary Connect and gRPC-Web calls answered without connect-node's pipeline (GATEWAY_UNARY_FAST_PATH=on). */
+  unaryFastPath: boolean;
 }
 
 const DEFAULT_ORIGINS = "http://localhost:8080,http://127.0.0.1:8080,http://localhost:5173";
@@ -68,7 +71,9 @@ export function readGatewayConfig(env: EnvReader, portPrefix = ""): GatewayConfi
     if (origin) corsAllowedOrigins.push(origin);
     else env.problem("CORS_ALLOWED_ORIGINS", `must list origins like https://app.example.com (or "*"), got ${JSON.stringify(entry)}`);
   }
-  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist"), rateLimit: readRateLimitConfig(env) };
+  // "off": every call through connect-node, an escape hatch should a client meet a difference.
+  const unaryFastPath = env.oneOf("GATEWAY_UNARY_FAST_PATH", "on", ["on", "off"]) === "on";
+  return { runtime, upstreams, corsAllowedOrigins, webRoot: env.string("WEB_ROOT", "web/dist"), rateLimit: readRateLimitConfig(env), unaryFastPath };
 }
 
 /** The peer's address: the gateway is the edge (behind a proxy, every client shares the proxy's). */
@@ -90,13 +95,24 @@ function parseOrigin(entry: string): string | undefined {
 // "/package.Service/Method": an RPC path, never a web page.
 const RPC_PATH = /^\/[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\/[A-Za-z_]\w*$/;
 
+export interface GatewayOptions {
+  logger?: Logger;
+  /** false: every RPC through connect-node whatever the configuration says (the tests compare both paths). */
+  fastPath?: boolean;
+}
+
+export interface RunningGateway extends RunningService {
+  /** The unary fast path on the caller's side, unless turned off; tests read its counts. */
+  unaryFastPath?: UnaryFastPath;
+}
+
 /**
  * Starts the browser edge on one port: Connect (JSON and binary), gRPC-Web
  * and gRPC forwarded to the services over gRPC, REST transcoded from the
  * contracts' google.api.http annotations, the web app's files, CORS; and
  * the admin port (/metrics, /healthz, /readyz following the upstreams).
  */
-export async function startGateway(config: GatewayConfig, options: { logger?: Logger } = {}): Promise<RunningService> {
+export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const { runtime } = config;
   const logger = options.logger ?? createLogger(runtime.logLevel, { service: "gateway" });
   const metrics = new Registry();
@@ -154,22 +170,34 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
     return files.handle(req, res);
   };
 
-  const rpc = connectNodeAdapter({
+  // As in the services: logging and metrics outermost, so they see the
+  // code the errors interceptor settled on. The fast path runs this same list.
+  const interceptors = [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()];
+  const contextValues = (req: NodeRequest) => createContextValues().set(recordKey, records.get(req)).set(clientAddressKey, addressOf(req));
+  const rpc = connectHandler({
     routes: (router) => {
       forwarder.register(router);
       rejectUndecodableRequests(router, runtime.maxRequestBytes);
     },
-    // As in the services: logging and metrics outermost, so they see the
-    // code the errors interceptor settled on.
-    interceptors: [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()],
+    interceptors,
     readMaxBytes: runtime.maxRequestBytes,
-    contextValues: (req) => createContextValues().set(recordKey, records.get(req)).set(clientAddressKey, addressOf(req)),
+    acceptCompression: ACCEPT_COMPRESSION,
+    contextValues,
     fallback: (req, res) => {
-      other(req, res as NodeResponse).catch((err: unknown) => {
+      other(req, res).catch((err: unknown) => {
         logger.error("request failed", { path: pathOf(req), error: err });
-        send(res as NodeResponse, 500, { "content-type": "text/plain" }, "internal error\n");
+        send(res, 500, { "content-type": "text/plain" }, "internal error\n");
       });
     },
+    logger,
+  });
+  // Unary Connect and gRPC-Web calls skip connect-node's pipeline (unary-fast-path.ts).
+  const fastPath = options.fastPath === false || !config.unaryFastPath ? undefined : new UnaryFastPath(services, forwarder, {
+    interceptors,
+    maxRequestBytes: runtime.maxRequestBytes,
+    acceptCompression: ACCEPT_COMPRESSION,
+    contextValues,
+    fallback: rpc,
   });
 
   const rpcPaths = new Set(services.flatMap((s) => s.methods.map((m) => `/${s.typeName}/${m.name}`)));
@@ -188,7 +216,7 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       record.code = res.statusCode < 400 ? "OK" : Code[Code.PermissionDenied];
       return;
     }
-    rpc(req, res);
+    if (!fastPath?.handle(req, res)) rpc(req, res);
   });
 
   const admin = createAdminServer(metrics, health);
@@ -223,5 +251,5 @@ export async function startGateway(config: GatewayConfig, options: { logger?: Lo
       logger.info("stopped");
     })());
 
-  return { name: "gateway", port, adminPort, health, metrics, shutdown };
+  return { name: "gateway", port, adminPort, health, metrics, shutdown, unaryFastPath: fastPath };
 }

@@ -57,6 +57,21 @@ export class Forwarder {
     }
   }
 
+  /**
+   * The same with the request and the response in protobuf binary: what a
+   * binary caller (gRPC-Web, Connect binary) sent goes on as it is, and the
+   * service's answer comes back undecoded.
+   */
+  async unaryBinary(method: DescMethodUnary, input: Uint8Array, call: CallInfo): Promise<Uint8Array> {
+    const upstream = this.upstream(method.parent);
+    const timeoutMs = Math.min(call.timeoutMs ?? Infinity, this.options.maxDeadlineMs);
+    try {
+      return await upstream.unaryBinary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
+    } catch (err) {
+      throw this.failure(err, upstream, call.signal);
+    }
+  }
+
   async *serverStream(method: DescMethodServerStreaming, input: Message, call: CallInfo): AsyncGenerator<Message> {
     const upstream = this.upstream(method.parent);
     // A subscription may rightly last for hours: only a deadline the caller

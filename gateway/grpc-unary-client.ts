@@ -24,20 +24,41 @@ export async function grpcUnary(
   header: Headers,
   input: Message,
 ): Promise<Message> {
+  const output = await grpcUnaryBinary(sessions, basePath, method, signal, timeoutMs, header, toBinary(method.input, input));
+  try {
+    return fromBinary(method.output, output);
+  } catch (err) {
+    throw new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.Internal);
+  }
+}
+
+/**
+ * The same call with the request message already in protobuf binary; resolves
+ * to the response message's bytes, undecoded (the gateway passes them on).
+ */
+export async function grpcUnaryBinary(
+  sessions: Http2SessionManager,
+  basePath: string,
+  method: DescMethodUnary,
+  signal: AbortSignal,
+  timeoutMs: number | undefined,
+  header: Headers,
+  input: Uint8Array,
+): Promise<Uint8Array> {
   if (signal.aborted) throw ConnectError.from(signal.reason);
-  const frame = encodeEnvelope(toBinary(method.input, input));
+  const frame = encodeEnvelope(input);
   const path = `${basePath}/${method.parent.typeName}/${method.name}`;
   const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers" };
   header.forEach((value, key) => (headers[key] = value));
   if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
   const stream = await sessions.request("POST", path, headers, {});
-  return new Promise<Message>((resolve, reject) => {
+  return new Promise<Uint8Array>((resolve, reject) => {
     let settled = false;
     let status = 0;
     let head: http2.IncomingHttpHeaders | undefined;
     let trailers: http2.IncomingHttpHeaders | undefined;
     const chunks: Buffer[] = [];
-    const finish = (err: ConnectError | undefined, message?: Message) => {
+    const finish = (err: ConnectError | undefined, message?: Uint8Array) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -73,11 +94,7 @@ export async function grpcUnary(
       if (body.length < HEADER_BYTES || body.readUInt32BE(1) !== body.length - HEADER_BYTES || (body[0]! & COMPRESSED_FLAG) !== 0) {
         return finish(new ConnectError("protocol error: expected one uncompressed response message", Code.Internal));
       }
-      try {
-        finish(undefined, fromBinary(method.output, body.subarray(HEADER_BYTES)));
-      } catch (err) {
-        finish(new ConnectError(`parse binary: ${err instanceof Error ? err.message : String(err)}`, Code.Internal));
-      }
+      finish(undefined, body.subarray(HEADER_BYTES));
     });
     stream.end(frame);
   });

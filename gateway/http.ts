@@ -81,3 +81,48 @@ export function send(res: NodeResponse, status: number, headers: Record<string, 
   res.writeHead(status, { ...headers, "content-length": String(Buffer.byteLength(body)) });
   res.end(body);
 }
+
+/** A body read whole, or the stream of a body over the limit: the chunks read so far, then the rest. */
+export type BoundedBody = { complete: true; bytes: Buffer } | { complete: false; replay: AsyncIterable<Uint8Array> };
+
+/**
+ * The request body up to `limit` bytes. Past the limit it stops reading
+ * and hands back the whole body as a stream (what was read, then the
+ * rest, unread), for a handler that answers oversized bodies itself.
+ */
+export function readBoundedBody(req: NodeRequest, limit: number): Promise<BoundedBody> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > limit) {
+        cleanup();
+        req.pause();
+        resolve({ complete: false, replay: replay(chunks, req) });
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve({ complete: true, bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+  });
+}
+
+async function* replay(read: Buffer[], rest: AsyncIterable<Buffer>): AsyncGenerator<Uint8Array> {
+  yield* read;
+  yield* rest;
+}

@@ -10,7 +10,7 @@ import { EnvReader } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logger.js";
 import type { RunningService } from "../services/runtime/server.js";
 import { TEST_AUTH_ENV } from "../services/runtime/auth/testing.js";
-import { readGatewayConfig, startGateway } from "./app.js";
+import { readGatewayConfig, startGateway, type GatewayOptions } from "./app.js";
 
 /** Quiet unless TEST_LOGS is set. */
 export const silent = createLogger("debug", {}, process.env.TEST_LOGS ? (line) => process.stderr.write(line) : () => {});
@@ -76,10 +76,10 @@ export async function startServices(options: { eventsPort?: number } = {}) {
  * Its per-client rate limit is off unless `env` sets one: every test
  * request comes from one address, and rate-limit.test.ts tests the limit.
  */
-export async function startTestGateway(env: Record<string, string>) {
+export async function startTestGateway(env: Record<string, string>, options: GatewayOptions = {}) {
   const reader = new EnvReader({ ...LOCAL, WEB_ROOT: "/nonexistent-web-root", RATE_LIMIT_PER_SECOND: "0", ...env });
   const config = readGatewayConfig(reader);
   reader.done();
-  const gateway = await startGateway(config, { logger: silent });
+  const gateway = await startGateway(config, { logger: silent, ...options });
   return { gateway, url: `http://127.0.0.1:${gateway.port}`, admin: `http://127.0.0.1:${gateway.adminPort}` };
 }
