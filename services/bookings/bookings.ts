@@ -246,10 +246,11 @@ export class Bookings {
     }
     this.onOutbox();
     this.metrics?.confirmed(confirmed.seats);
-    await this.repo.clearMarker(record.eventId, reserveMarker(key));
+    // The inventory as the marker's removal left it (one round trip for both).
+    const inventory = await this.repo.clearMarker(record.eventId, reserveMarker(key));
     // Sales may have stopped between the reservation and now, after the
     // EventCancelled sweep looked: then this booking is cancelled too.
-    if ((await this.repo.getInventory(record.eventId))?.open === false) return (await this.cancelForEvent(confirmed)) ?? confirmed;
+    if (inventory?.open === false) return (await this.cancelForEvent(confirmed)) ?? confirmed;
     return confirmed;
   }
 

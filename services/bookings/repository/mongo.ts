@@ -1,6 +1,6 @@
 import { type Collection, type Db, type Filter, type MongoClient, type UpdateFilter } from "mongodb";
 import { documentLock, type DocumentLock } from "../../outbox/lock.js";
-import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type StoredEntry } from "../../outbox/mongo.js";
+import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type MongoOutboxSource, type StoredEntry } from "../../outbox/mongo.js";
 import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
 import { createMongoClient, isDuplicateKey } from "../../runtime/mongo.js";
 import { checkDelta, checkSeats, UnknownInventoryError } from "./memory.js";
@@ -60,7 +60,7 @@ export class MongoBookingRepository implements BookingRepository {
   private readonly bookings: Collection<BookingDoc>;
   private readonly inventoryLock: DocumentLock = documentLock();
   private readonly bookingLock: DocumentLock = documentLock();
-  private readonly outbox: OutboxSource;
+  private readonly outbox: MongoOutboxSource;
 
   /**
    * `database`: also where the service keeps its other collections (e.g.
@@ -73,7 +73,9 @@ export class MongoBookingRepository implements BookingRepository {
   ) {
     this.inventory = database.collection<InventoryDoc>("inventory");
     this.bookings = database.collection<BookingDoc>("bookings");
-    this.outbox = mongoOutboxSource(this.bookings, "bookings", { lock: this.bookingLock });
+    // The relay learns of new entries from transition(), so it queries the
+    // whole collection only every OUTBOX_SCAN_INTERVAL_MS (see scanIntervalMs).
+    this.outbox = mongoOutboxSource(this.bookings, "bookings", { lock: this.bookingLock, scanIntervalMs: OUTBOX_SCAN_INTERVAL_MS });
   }
 
   /**
@@ -185,8 +187,12 @@ export class MongoBookingRepository implements BookingRepository {
     return (await this.inventory.findOne({ _id: eventId, markers: marker }, { projection: { _id: 1 } })) !== null;
   }
 
-  async clearMarker(eventId: string, marker: string): Promise<void> {
-    await this.inventoryLock(eventId, () => this.inventory.updateOne({ _id: eventId }, { $pull: { markers: marker } }));
+  async clearMarker(eventId: string, marker: string): Promise<Inventory | undefined> {
+    return this.inventoryLock(eventId, async () => {
+      // One round trip for the change and the read after it (a create checks `open` right after).
+      const doc = await this.inventory.findOneAndUpdate({ _id: eventId }, { $pull: { markers: marker } }, { returnDocument: "after" });
+      return doc ? fromInventoryDoc(doc) : undefined;
+    });
   }
 
   // --- bookings ---
@@ -344,10 +350,16 @@ export class MongoBookingRepository implements BookingRepository {
     return this.bookingLock(id, async () => {
       // No projection: FerretDB 1.24's findAndModify rejects `fields`.
       const doc = await this.bookings.findOneAndUpdate({ ...when, _id: id }, full, { returnDocument: "after" });
-      return doc ? fromBookingDoc(doc) : undefined;
+      if (!doc) return undefined;
+      const stored = entry && doc.outbox?.find((e) => e.id === entry.id);
+      if (stored) this.outbox.noteWritten(id, stored);
+      return fromBookingDoc(doc);
     });
   }
 }
+
+/** How often the outbox relay queries the whole bookings collection for entries it was not told about. */
+const OUTBOX_SCAN_INTERVAL_MS = 2_000;
 
 /** To a final state; the operation is over, so nobody owns it any more. */
 // Ending an operation records whose inventory step it used (see the port).
