@@ -151,7 +151,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
   const quick = options.quick ?? false;
   const stepSeconds = quick ? 4 : 10;
   const bisections = quick ? 1 : 3;
-  const ladder = [10, 20, 40, 80, 160, 320, 640];
+  const ladder = [5, 10, 20, 40, 80, 160, 320, 640];
   const broker = brokerUrl();
   const machine = {
     cores: cpus().length,
@@ -340,9 +340,16 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
       return { workload: name, events: eventIds.length, steps, best };
     };
 
+    // What the mesh costs with no bookings at all (relay polls, recovery rounds, health checks), in cores.
+    const idleSeconds = quick ? 3 : 10;
+    const idleBefore = PROCESSES.map((p) => (pids[p] ? cpuOf(pids[p]!) : NaN));
+    await sleep(idleSeconds * 1000);
+    const idleCores = Object.fromEntries(PROCESSES.map((p, i) => [p, pids[p] ? round2((cpuOf(pids[p]!) - idleBefore[i]!) / 1e6 / idleSeconds) : NaN])) as Record<ProcessName, number>;
+    log(`idle: cores used ${JSON.stringify(idleCores)}`);
+
     const results = [await workload(`spread over ${MANY_EVENTS} events`, spread), await workload("one hot event", [hot])];
     machine.loadAfter = round2(loadavg()[0]!);
-    const data = { scenario: "c: CreateBooking end to end", machine, quick, stepSeconds, p99TargetMs: P99_TARGET_MS, broker: broker.note, store: storeNote, results };
+    const data = { scenario: "c: CreateBooking end to end", machine, quick, stepSeconds, p99TargetMs: P99_TARGET_MS, broker: broker.note, store: storeNote, idleCores, results };
     return { markdown: markdown(data), data };
   } finally {
     await amqp?.close().catch(() => {});
@@ -370,6 +377,7 @@ function markdown(data: {
   stepSeconds: number;
   broker: string;
   store: string;
+  idleCores: Record<ProcessName, number>;
   results: WorkloadResult[];
 }): string {
   const { machine } = data;
@@ -405,6 +413,9 @@ Outbox = from CreateBooking's response to the BookingConfirmed reaching the boun
 | workload | highest passing rate (bookings/s) | p50 ms | p90 ms | p99 ms | CPU µs/call gw / bk / ev / db | errors | outbox p50 / p99 ms |
 |---|---:|---:|---:|---:|---:|---:|---:|
 ${bestRows}
+
+With no bookings (idle, relay polls and health checks) the processes use ${PROCESSES.map((p) => data.idleCores[p]).join(" / ")} cores
+(gateway / bookings / events / FerretDB): at low rates that fixed cost dominates CPU per call.
 
 Every step:
 

@@ -63,6 +63,9 @@ async function startMesh(opts: MeshOptions = {}) {
     // Long enough that no operation under test load counts as abandoned.
     BOOKING_STALE_AFTER_MS: "20000",
     BOOKING_RECOVERY_INTERVAL_MS: "250",
+    // These tests burst far past the load-shedding bound on purpose, to check
+    // correctness under contention (load-shedding.test.ts checks the shedding).
+    BOOKING_MAX_PER_EVENT: "1000",
   });
   const bookings = await startBookingsService(readBookingsConfig(bookingsEnv), {
     logger: silent,
