@@ -1,8 +1,9 @@
-import { type Collection, type Db, type Filter, type MongoClient, type UpdateFilter } from "mongodb";
+import { type Collection, type Db, type Document, type Filter, type MongoClient, type UpdateFilter, type WithId } from "mongodb";
 import { documentLock, type DocumentLock } from "../../outbox/lock.js";
 import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type MongoOutboxSource, type StoredEntry } from "../../outbox/mongo.js";
 import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
 import { createMongoClient, isDuplicateKey } from "../../runtime/mongo.js";
+import { matchesFilter } from "./filter.js";
 import { checkDelta, checkSeats, UnknownInventoryError } from "./memory.js";
 import {
   releaseMarker,
@@ -61,6 +62,8 @@ export class MongoBookingRepository implements BookingRepository {
   private readonly inventoryLock: DocumentLock = documentLock();
   private readonly bookingLock: DocumentLock = documentLock();
   private readonly outbox: MongoOutboxSource;
+  /** Whether the server is FerretDB (asked once; see updateWhere). */
+  private ferret: Promise<boolean> | undefined;
 
   /**
    * `database`: also where the service keeps its other collections (e.g.
@@ -144,10 +147,11 @@ export class MongoBookingRepository implements BookingRepository {
     const marker = reserveMarker(bookingId);
     return this.inventoryLock(eventId, async () => {
       // The filter carries every precondition, so the check and the change are one atomic step.
-      const doc = await this.inventory.findOneAndUpdate(
-        { _id: eventId, open: true, seatsAvailable: { $gte: seats }, markers: { $ne: marker } },
+      const doc = await this.updateWhere(
+        this.inventory,
+        eventId,
+        { open: true, seatsAvailable: { $gte: seats }, markers: { $ne: marker } },
         { $inc: { seatsAvailable: -seats, version: 1 }, $push: { markers: marker } },
-        { returnDocument: "after" },
       );
       if (doc) return { ok: true, fresh: true, ...seatChange(doc) };
       // Refused: one read tells why (same order of checks as the memory adapter).
@@ -220,7 +224,13 @@ export class MongoBookingRepository implements BookingRepository {
   }
 
   async deletePending(id: string, token: string): Promise<void> {
-    await this.bookingLock(id, () => this.bookings.deleteOne({ _id: id, state: "PENDING", opToken: token }));
+    await this.bookingLock(id, async () => {
+      const when = { state: "PENDING" as const, opToken: token };
+      if (!(await this.isFerret())) return void (await this.bookings.deleteOne({ ...when, _id: id }));
+      // FerretDB: by _id alone, the condition checked here (see updateWhere).
+      const doc = await this.bookings.findOne({ _id: id }, withoutOutbox);
+      if (doc && matchesFilter(doc, when)) await this.bookings.deleteOne({ _id: id });
+    });
   }
 
   async confirm(id: string, token: string, entry: OutboxEntry): Promise<BookingRecord | undefined> {
@@ -315,9 +325,10 @@ export class MongoBookingRepository implements BookingRepository {
       const up = delta >= 0;
       const last = up ? capacity - delta : -delta; // the last count from which delta stays within bounds
       const within = up ? seatsAvailable <= last : seatsAvailable >= last;
-      const doc = await this.inventory.findOneAndUpdate(
+      const doc = await this.updateWhere(
+        this.inventory,
+        eventId,
         {
-          _id: eventId,
           capacity,
           markers: withMarker ? marker : { $ne: marker },
           // Holds exactly when the read above did, unless another process changed the document.
@@ -327,12 +338,50 @@ export class MongoBookingRepository implements BookingRepository {
           ...(within ? { $inc: { seatsAvailable: delta, version: 1 } } : { $set: { seatsAvailable: up ? capacity : 0 }, $inc: { version: 1 } }),
           ...(withMarker ? { $pull: { markers: marker } } : { $push: { markers: marker } }),
         },
-        { returnDocument: "after" },
+        inv,
       );
       if (doc) return { doc, applied: true };
       // Another process changed the inventory since the read: look again.
     }
     throw new Error(`inventory ${eventId} kept changing, try again`);
+  }
+
+  /**
+   * findOneAndUpdate({ _id: id, ...when }, update), returning the document
+   * after it, or null when it did not match. The caller holds the
+   * document's lock. On MongoDB it is that one conditional write. On
+   * FerretDB 1.24 a filter other than exactly `{ _id }` reads and decodes
+   * the whole collection (no pushdown to SQLite; see `explain`), which made
+   * every booking cost O(all bookings): there it reads by _id (or uses
+   * `current`, read by the caller under the same lock), checks `when` in
+   * JavaScript and writes by _id. That is atomic only within this process,
+   * which is what FerretDB 1.x supports anyway (one writer per database).
+   */
+  private async updateWhere<T extends { _id: string }>(
+    collection: Collection<T>,
+    id: string,
+    when: Filter<T>,
+    update: UpdateFilter<T>,
+    current?: T | WithId<T> | null,
+  ): Promise<WithId<T> | null> {
+    const byId = { _id: id } as Filter<T>;
+    if (!(await this.isFerret())) return collection.findOneAndUpdate({ ...when, ...byId }, update, { returnDocument: "after" });
+    const doc = current ?? (await collection.findOne(byId));
+    if (!doc || !matchesFilter(doc as Document, when as Record<string, unknown>)) return null;
+    return collection.findOneAndUpdate(byId, update, { returnDocument: "after" });
+  }
+
+  /** Whether the server is FerretDB (its buildInfo names its version); asked once, again after a failure. */
+  private isFerret(): Promise<boolean> {
+    this.ferret ??= this.database
+      .admin()
+      .command({ buildInfo: 1 })
+      .then((info) => typeof info.ferretdbVersion === "string")
+      .catch((err: unknown) => {
+        this.ferret = undefined;
+        throw err;
+      });
+    return this.ferret;
   }
 
   /**
@@ -349,7 +398,7 @@ export class MongoBookingRepository implements BookingRepository {
     if (entry) full.$push = { outbox: toStoredEntry(entry) };
     return this.bookingLock(id, async () => {
       // No projection: FerretDB 1.24's findAndModify rejects `fields`.
-      const doc = await this.bookings.findOneAndUpdate({ ...when, _id: id }, full, { returnDocument: "after" });
+      const doc = await this.updateWhere(this.bookings, id, when, full);
       if (!doc) return undefined;
       const stored = entry && doc.outbox?.find((e) => e.id === entry.id);
       if (stored) this.outbox.noteWritten(id, stored);
