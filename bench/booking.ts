@@ -71,6 +71,8 @@ interface StepResult {
   cpuUsPerCall: Record<ProcessName, number>;
   /** Share of one core each process used over the step. */
   coreShare: Record<ProcessName, number>;
+  /** Latency of the failed calls (load shedding should make them quick). */
+  failedP99Ms: number;
   /** From CreateBooking's response to the BookingConfirmed arriving at the bench's queue. */
   outbox: { p50Ms: number; p99Ms: number; maxMs: number; missing: number };
   pass: boolean;
@@ -81,6 +83,8 @@ interface WorkloadResult {
   events: number;
   steps: StepResult[];
   best: StepResult | undefined;
+  /** One step far over capacity: how the overload is answered. */
+  overload: StepResult;
 }
 
 function log(line: string) {
@@ -266,7 +270,10 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
                 sample.respondedAt = performance.now();
                 sample.bookingId = res.booking!.id;
               },
-              (err: unknown) => void (sample.code = Code[ConnectError.from(err).code]),
+              (err: unknown) => {
+                sample.respondedAt = performance.now();
+                sample.code = Code[ConnectError.from(err).code];
+              },
             ),
         );
       }
@@ -290,6 +297,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
         coreShare[p] = round2((cpuAfter[p] - cpuBefore[p]) / 1e6 / elapsed);
       }
       const failed = samples.length - ok.length;
+      const failedLat = latencyStats(samples.filter((s) => s.code).map((s) => s.respondedAt! - s.sentAt));
       const result: StepResult = {
         rate,
         seconds: round2(elapsed),
@@ -298,6 +306,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
         errors,
         answeredPerSec: round2(answeredPerSec),
         ...lat,
+        failedP99Ms: failedLat.p99Ms,
         cpuUsPerCall,
         coreShare,
         outbox: { p50Ms: lag.p50Ms, p99Ms: lag.p99Ms, maxMs: lag.maxMs, missing: ok.filter((s) => !arrivals.has(s.bookingId!)).length },
@@ -337,7 +346,9 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
           low = rate;
         } else high = rate;
       }
-      return { workload: name, events: eventIds.length, steps, best };
+      // Far over capacity: calls should be refused quickly (Unavailable), not pile up into timeouts.
+      const overload = await step(Math.max(200, 4 * (high ?? ladder.at(-1)!)), eventIds, quick ? 2 : 5);
+      return { workload: name, events: eventIds.length, steps, best, overload };
     };
 
     // What the mesh costs with no bookings at all (relay polls, recovery rounds, health checks), in cores.
@@ -416,6 +427,12 @@ ${bestRows}
 
 With no bookings (idle, relay polls and health checks) the processes use ${PROCESSES.map((p) => data.idleCores[p]).join(" / ")} cores
 (gateway / bookings / events / FerretDB): at low rates that fixed cost dominates CPU per call.
+
+Overload (one step far over capacity; load shedding answers \`Unavailable\` at once instead of queueing):
+
+| workload | sent/s | answered OK/s | OK p50 / p99 ms | failed calls | failed p99 ms |
+|---|---:|---:|---:|---|---:|
+${data.results.map((w) => `| ${w.workload} | ${w.overload.rate} | ${w.overload.answeredPerSec.toFixed(0)} | ${w.overload.p50Ms} / ${w.overload.p99Ms} | ${errors(w.overload)} | ${w.overload.failedP99Ms} |`).join("\n")}
 
 Every step:
 

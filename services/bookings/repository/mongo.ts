@@ -147,11 +147,13 @@ export class MongoBookingRepository implements BookingRepository {
     const marker = reserveMarker(bookingId);
     return this.inventoryLock(eventId, async () => {
       // The filter carries every precondition, so the check and the change are one atomic step.
-      const doc = await this.updateWhere(
-        this.inventory,
-        eventId,
-        { open: true, seatsAvailable: { $gte: seats }, markers: { $ne: marker } },
+      // One conditional write even on FerretDB (unlike updateWhere): the inventory collection
+      // is small (a document per event), and this runs under the event's lock, which every
+      // booking of the event waits for, so one round trip matters more than a short scan.
+      const doc = await this.inventory.findOneAndUpdate(
+        { _id: eventId, open: true, seatsAvailable: { $gte: seats }, markers: { $ne: marker } },
         { $inc: { seatsAvailable: -seats, version: 1 }, $push: { markers: marker } },
+        { returnDocument: "after" },
       );
       if (doc) return { ok: true, fresh: true, ...seatChange(doc) };
       // Refused: one read tells why (same order of checks as the memory adapter).
@@ -325,10 +327,9 @@ export class MongoBookingRepository implements BookingRepository {
       const up = delta >= 0;
       const last = up ? capacity - delta : -delta; // the last count from which delta stays within bounds
       const within = up ? seatsAvailable <= last : seatsAvailable >= last;
-      const doc = await this.updateWhere(
-        this.inventory,
-        eventId,
+      const doc = await this.inventory.findOneAndUpdate(
         {
+          _id: eventId,
           capacity,
           markers: withMarker ? marker : { $ne: marker },
           // Holds exactly when the read above did, unless another process changed the document.
@@ -338,7 +339,7 @@ export class MongoBookingRepository implements BookingRepository {
           ...(within ? { $inc: { seatsAvailable: delta, version: 1 } } : { $set: { seatsAvailable: up ? capacity : 0 }, $inc: { version: 1 } }),
           ...(withMarker ? { $pull: { markers: marker } } : { $push: { markers: marker } }),
         },
-        inv,
+        { returnDocument: "after" },
       );
       if (doc) return { doc, applied: true };
       // Another process changed the inventory since the read: look again.
@@ -352,9 +353,9 @@ export class MongoBookingRepository implements BookingRepository {
    * document's lock. On MongoDB it is that one conditional write. On
    * FerretDB 1.24 a filter other than exactly `{ _id }` reads and decodes
    * the whole collection (no pushdown to SQLite; see `explain`), which made
-   * every booking cost O(all bookings): there it reads by _id (or uses
-   * `current`, read by the caller under the same lock), checks `when` in
-   * JavaScript and writes by _id. That is atomic only within this process,
+   * every booking cost O(all bookings): there it reads by _id, checks `when`
+   * in JavaScript and writes by _id. Used for the bookings collection, which
+   * grows with every booking. That is atomic only within this process,
    * which is what FerretDB 1.x supports anyway (one writer per database).
    */
   private async updateWhere<T extends { _id: string }>(
@@ -362,11 +363,10 @@ export class MongoBookingRepository implements BookingRepository {
     id: string,
     when: Filter<T>,
     update: UpdateFilter<T>,
-    current?: T | WithId<T> | null,
   ): Promise<WithId<T> | null> {
     const byId = { _id: id } as Filter<T>;
     if (!(await this.isFerret())) return collection.findOneAndUpdate({ ...when, ...byId }, update, { returnDocument: "after" });
-    const doc = current ?? (await collection.findOne(byId));
+    const doc = await collection.findOne(byId);
     if (!doc || !matchesFilter(doc as Document, when as Record<string, unknown>)) return null;
     return collection.findOneAndUpdate(byId, update, { returnDocument: "after" });
   }
