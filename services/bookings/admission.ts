@@ -26,9 +26,9 @@ export class ShedError extends ConnectError {
  * outbox/lock.ts), so past the event's capacity the queue, and every
  * call's wait, would grow until all calls time out. Instead a call is
  * admitted only while its event has fewer than maxPerEvent calls in
- * progress, the process fewer than maxInFlight, and its deadline leaves
- * time for the calls ahead of it plus its own (estimated from recent
- * calls). Refusals happen before any write, so a retry with the same
+ * progress, the process fewer than maxInFlight, and, when calls of its
+ * event are in progress, its deadline leaves time for them plus its own
+ * (estimated from recent calls). Refusals happen before any write, so a retry with the same
  * request_id is safe and books once.
  */
 export class BookingAdmission {
@@ -59,7 +59,10 @@ export class BookingAdmission {
     if (this.inFlight >= this.maxInFlight) {
       throw new ShedError("process_full", `too many bookings in progress (${this.inFlight})`);
     }
-    if (deadlineAt !== undefined) {
+    // Only while calls are queued ahead: with none, the call is served at once, and
+    // admitting it is also what refreshes the estimate (an estimate left high by an
+    // outage would otherwise refuse every short-deadline call for good).
+    if (deadlineAt !== undefined && ahead > 0) {
       const left = deadlineAt - this.now();
       const expected = this.slotMs * (ahead + 1);
       if (left < expected) {

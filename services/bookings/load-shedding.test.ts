@@ -103,13 +103,16 @@ describe("CreateBooking load shedding (FerretDB)", () => {
     expect(new Set(pending.map((p) => p.docId)).size).toBe(BURST);
   }, 120_000);
 
-  it("refuses at once, writing nothing, a call whose deadline is shorter than recent bookings took", async () => {
+  it("refuses at once, writing nothing, a call whose deadline is shorter than the wait behind the calls ahead", async () => {
     const { db, bookings, eventId } = await setup();
     // Some bookings so the admission knows what one takes.
     for (let i = 0; i < 5; i++) await bookings.create("warm", eventId, 1, newId());
     const requestId = newId();
+    // One booking in progress ahead of it.
+    const ahead = bookings.create("ahead", eventId, 1, newId());
     const started = performance.now();
     const err = await bookings.create("hurried", eventId, 1, requestId, Date.now() + 1).catch((e: unknown) => ConnectError.from(e));
+    await ahead;
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.Unavailable);
     expect((err as ConnectError).rawMessage).toMatch(/deadline/);
