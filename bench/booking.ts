@@ -62,6 +62,8 @@ interface StepResult {
   ok: number;
   /** Failed calls by code name. */
   errors: Record<string, number>;
+  /** The first message seen for each failing code. */
+  errorMessages: Record<string, string>;
   answeredPerSec: number;
   p50Ms: number;
   p90Ms: number;
@@ -246,7 +248,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
     let seq = 0;
 
     const step = async (rate: number, eventIds: string[], seconds: number): Promise<StepResult> => {
-      interface Sample { sentAt: number; respondedAt?: number; bookingId?: string; code?: string }
+      interface Sample { sentAt: number; respondedAt?: number; bookingId?: string; code?: string; message?: string }
       const total = Math.max(1, Math.round(rate * seconds));
       const samples: Sample[] = [];
       const inflight: Promise<void>[] = [];
@@ -272,7 +274,9 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
               },
               (err: unknown) => {
                 sample.respondedAt = performance.now();
-                sample.code = Code[ConnectError.from(err).code];
+                const error = ConnectError.from(err);
+                sample.code = Code[error.code];
+                sample.message = error.rawMessage;
               },
             ),
         );
@@ -285,7 +289,12 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
       const drainUntil = performance.now() + 10_000;
       while (performance.now() < drainUntil && ok.some((s) => !arrivals.has(s.bookingId!))) await sleep(20);
       const errors: Record<string, number> = {};
-      for (const s of samples) if (s.code) errors[s.code] = (errors[s.code] ?? 0) + 1;
+      const errorMessages: Record<string, string> = {};
+      for (const s of samples) {
+        if (!s.code) continue;
+        errors[s.code] = (errors[s.code] ?? 0) + 1;
+        errorMessages[s.code] ??= s.message ?? "";
+      }
       const answered = ok.map((s) => s.respondedAt!);
       const answeredPerSec = answered.length > 1 ? (answered.length - 1) / ((Math.max(...answered) - Math.min(...answered)) / 1000) : 0;
       const lat = latencyStats(ok.map((s) => s.respondedAt! - s.sentAt));
@@ -304,6 +313,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
         sent: samples.length,
         ok: ok.length,
         errors,
+        errorMessages,
         answeredPerSec: round2(answeredPerSec),
         ...lat,
         failedP99Ms: failedLat.p99Ms,
@@ -314,7 +324,8 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
       };
       log(
         `${rate}/s: ok ${ok.length}/${samples.length} p50 ${lat.p50Ms} p99 ${lat.p99Ms} ms, answered ${result.answeredPerSec}/s, errors ${JSON.stringify(errors)}, ` +
-          `outbox p99 ${lag.p99Ms} ms (missing ${result.outbox.missing}), µs/call ${JSON.stringify(cpuUsPerCall)} → ${result.pass ? "pass" : "FAIL"}`,
+          `outbox p99 ${lag.p99Ms} ms (missing ${result.outbox.missing}), µs/call ${JSON.stringify(cpuUsPerCall)} → ${result.pass ? "pass" : "FAIL"}` +
+          (failed ? `; first errors: ${JSON.stringify(errorMessages)}` : ""),
       );
       await sleep(500);
       return result;
@@ -347,7 +358,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
         } else high = rate;
       }
       // Far over capacity: calls should be refused quickly (Unavailable), not pile up into timeouts.
-      const overload = await step(Math.max(200, 4 * (high ?? ladder.at(-1)!)), eventIds, quick ? 2 : 5);
+      const overload = await step(Math.max(40, 4 * (high ?? ladder.at(-1)!)), eventIds, quick ? 2 : 5);
       return { workload: name, events: eventIds.length, steps, best, overload };
     };
 
@@ -433,6 +444,8 @@ Overload (one step far over capacity; load shedding answers \`Unavailable\` at o
 | workload | sent/s | answered OK/s | OK p50 / p99 ms | failed calls | failed p99 ms |
 |---|---:|---:|---:|---|---:|
 ${data.results.map((w) => `| ${w.workload} | ${w.overload.rate} | ${w.overload.answeredPerSec.toFixed(0)} | ${w.overload.p50Ms} / ${w.overload.p99Ms} | ${errors(w.overload)} | ${w.overload.failedP99Ms} |`).join("\n")}
+
+${data.results.flatMap((w) => Object.entries(w.overload.errorMessages).map(([code, msg]) => `- ${w.workload}, first ${code}: ${msg}`)).join("\n")}
 
 Every step:
 
