@@ -39,17 +39,20 @@ describe("BookingAdmission", () => {
   it("refuses a call whose deadline is shorter than the expected wait, from what recent calls took", () => {
     let now = 0;
     const admission = new BookingAdmission({ maxPerEvent: 10, now: () => now });
-    // Nothing measured yet: any deadline in the future is accepted.
-    const first = admission.admit("e1", 1);
+    const a = admission.admit("e1", 1); // nothing measured, nothing ahead: admitted
+    const b = admission.admit("e1", 1_000);
     now = 40;
-    first(); // one call alone took 40 ms
-    const ahead = admission.admit("e1", 1_000); // now one is in progress: a new one expects 2 × 40 ms
-    expect(refusal(() => admission.admit("e1", now + 79)).reason).toBe("deadline_too_short");
-    expect(admission.inProgress("e1")).toBe(1); // the refusal took no slot
-    admission.admit("e1", now + 81);
-    ahead();
-    // With nothing in progress for the event the call is admitted whatever the estimate says:
-    // it is served at once, and only served calls refresh the estimate (after an outage).
-    admission.admit("e2", now + 1);
+    b(); // took 40 ms with one call ahead: 20 ms per place in the queue
+    // One call (a) still ahead: a new one expects 2 × 20 ms, for its event and for the process.
+    expect(refusal(() => admission.admit("e1", now + 39)).reason).toBe("deadline_too_short");
+    expect(refusal(() => admission.admit("e2", now + 39)).reason).toBe("deadline_too_short");
+    expect(admission.inProgress("e1")).toBe(1); // refusals take no place
+    const c = admission.admit("e1", now + 41);
+    a();
+    c();
+    // Queues drained: estimates are forgotten, and a call with nothing ahead is admitted
+    // whatever its deadline (it is served at once; only served calls refresh the estimates).
+    expect(admission.inProgress()).toBe(0);
+    admission.admit("e1", now + 1);
   });
 });

@@ -35,10 +35,14 @@ export class BookingAdmission {
   private readonly maxPerEvent: number;
   private readonly maxInFlight: number;
   private readonly now: () => number;
-  private readonly perEvent = new Map<string, number>();
-  private inFlight = 0;
-  /** Recent time one call occupies its event's queue (ms, moving average); 0 until a call finished. */
-  private slotMs = 0;
+  /**
+   * Per event with calls in progress: how many, and the recent time one call
+   * occupied a place in its queue (ms, moving average; 0 until one finished).
+   * Forgotten when the event's last call ends, so no estimate outlives its queue.
+   */
+  private readonly perEvent = new Map<string, Queue>();
+  /** The same for the whole process (the database is shared by all events). */
+  private readonly process: Queue = { count: 0, slotMs: 0 };
 
   constructor(options: AdmissionOptions = {}) {
     this.maxPerEvent = options.maxPerEvent ?? 32;
@@ -52,42 +56,52 @@ export class BookingAdmission {
    * Call the returned function once the call has finished, however it ended.
    */
   admit(eventId: string, deadlineAt?: number): () => void {
-    const ahead = this.perEvent.get(eventId) ?? 0;
+    const event = this.perEvent.get(eventId) ?? { count: 0, slotMs: 0 };
+    const [ahead, aheadInProcess] = [event.count, this.process.count];
     if (ahead >= this.maxPerEvent) {
       throw new ShedError("event_queue_full", `too many bookings in progress for event ${JSON.stringify(eventId)} (${ahead})`);
     }
-    if (this.inFlight >= this.maxInFlight) {
-      throw new ShedError("process_full", `too many bookings in progress (${this.inFlight})`);
+    if (aheadInProcess >= this.maxInFlight) {
+      throw new ShedError("process_full", `too many bookings in progress (${aheadInProcess})`);
     }
-    // Only while calls are queued ahead: with none, the call is served at once, and
-    // admitting it is also what refreshes the estimate (an estimate left high by an
-    // outage would otherwise refuse every short-deadline call for good).
-    if (deadlineAt !== undefined && ahead > 0) {
+    // Only while calls are queued ahead: with none, the call is served at once (and
+    // serving calls is what refreshes the estimates).
+    if (deadlineAt !== undefined && aheadInProcess > 0) {
       const left = deadlineAt - this.now();
-      const expected = this.slotMs * (ahead + 1);
+      const expected = Math.max(event.slotMs * (ahead + 1), this.process.slotMs * (aheadInProcess + 1));
       if (left < expected) {
         throw new ShedError("deadline_too_short", `the call's deadline (${Math.max(0, Math.round(left))} ms left) is shorter than the expected wait (${Math.round(expected)} ms)`);
       }
     }
-    this.perEvent.set(eventId, ahead + 1);
-    this.inFlight++;
+    event.count++;
+    this.perEvent.set(eventId, event);
+    this.process.count++;
     const started = this.now();
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      this.inFlight--;
-      const left = (this.perEvent.get(eventId) ?? 1) - 1;
-      if (left > 0) this.perEvent.set(eventId, left);
-      else this.perEvent.delete(eventId);
-      // What this call cost per position it had in the queue.
-      const slot = (this.now() - started) / (ahead + 1);
-      this.slotMs = this.slotMs === 0 ? slot : this.slotMs * 0.9 + slot * 0.1;
+      const took = this.now() - started;
+      // What this call cost per position it had in each queue.
+      finish(this.process, took / (aheadInProcess + 1));
+      if (finish(event, took / (ahead + 1)) === 0) this.perEvent.delete(eventId);
     };
   }
 
-  /** Calls in progress for `eventId` (for tests and metrics). */
+  /** Calls in progress for `eventId`, or in the process (for tests and metrics). */
   inProgress(eventId?: string): number {
-    return eventId === undefined ? this.inFlight : (this.perEvent.get(eventId) ?? 0);
+    return eventId === undefined ? this.process.count : (this.perEvent.get(eventId)?.count ?? 0);
   }
+}
+
+interface Queue {
+  count: number;
+  slotMs: number;
+}
+
+/** One call left the queue: update the average, forget it when the queue is empty. Returns the calls left. */
+function finish(queue: Queue, slotMs: number): number {
+  queue.count--;
+  queue.slotMs = queue.count === 0 ? 0 : queue.slotMs === 0 ? slotMs : queue.slotMs * 0.9 + slotMs * 0.1;
+  return queue.count;
 }

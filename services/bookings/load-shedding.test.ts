@@ -105,14 +105,14 @@ describe("CreateBooking load shedding (FerretDB)", () => {
 
   it("refuses at once, writing nothing, a call whose deadline is shorter than the wait behind the calls ahead", async () => {
     const { db, bookings, eventId } = await setup();
-    // Some bookings so the admission knows what one takes.
-    for (let i = 0; i < 5; i++) await bookings.create("warm", eventId, 1, newId());
+    // Bookings in progress, one of them finished: the admission knows what one takes,
+    // and the others are still ahead (they queue on the event's inventory).
+    const ahead = Array.from({ length: 6 }, () => bookings.create("ahead", eventId, 1, newId()));
+    await Promise.race(ahead);
     const requestId = newId();
-    // One booking in progress ahead of it.
-    const ahead = bookings.create("ahead", eventId, 1, newId());
     const started = performance.now();
     const err = await bookings.create("hurried", eventId, 1, requestId, Date.now() + 1).catch((e: unknown) => ConnectError.from(e));
-    await ahead;
+    await Promise.all(ahead);
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.Unavailable);
     expect((err as ConnectError).rawMessage).toMatch(/deadline/);
