@@ -437,7 +437,7 @@ Outbox = from CreateBooking's response to the BookingConfirmed reaching the boun
 ${bestRows}
 
 With no bookings (idle, relay polls and health checks) the processes use ${PROCESSES.map((p) => data.idleCores[p]).join(" / ")} cores
-(gateway / bookings / events / FerretDB): at low rates that fixed cost dominates CPU per call.
+(gateway / bookings / events / FerretDB): at low rates that fixed cost is part of the CPU per call.
 
 Overload (one step far over capacity; load shedding answers \`Unavailable\` at once instead of queueing):
 
