@@ -280,6 +280,18 @@ async function scenarioD(): Promise<{ markdown: string; data: unknown }> {
   return { markdown: readFileSync(report, "utf8").replace(/^# /, "## "), data: { report: "bench/results/notification-latency.md" } };
 }
 
+// ------------------------------------------------ scenario (c), bench/booking.ts
+
+/**
+ * Scenario (c), CreateBooking end to end: `bench/booking.ts` starts its own
+ * gateway, services, FerretDB and broker vhost; its markdown becomes a
+ * section of latest.md.
+ */
+async function scenarioC(): Promise<{ markdown: string; data: unknown }> {
+  const { run } = await import("./booking.js");
+  return run({ quick });
+}
+
 // ---------------------------------------------------------------- report
 
 const machine = {
@@ -294,13 +306,14 @@ const machine = {
 };
 console.error(`machine: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load ${machine.loadBefore.toFixed(2)}${quick ? " (--quick)" : ""}`);
 const ab = await scenarioAB();
+const c = await scenarioC();
 const d = await scenarioD();
 const e = await scenarioE();
 machine.loadAfter = loadavg()[0]!;
 
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, "-");
-writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab, d: d?.data, e }, null, 2) + "\n");
+writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab, c: c.data, d: d?.data, e }, null, 2) + "\n");
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const s = ab.summary;
@@ -335,6 +348,8 @@ ${ratio("ratio Connect JSON/(a) project", s["gw-connect"], s.project)}
 ${ratio("ratio gRPC-Web/(a) project", s["gw-grpcweb"], s.project)}
 
 Per round (calls/s): ${ab.runs.map((r) => `${r.side} ${r.callsPerSec.toFixed(0)}`).join(", ")}
+
+${c.markdown}
 ${d ? `\n${d.markdown}\n` : ""}
 ## (e) Cold start to SERVING
 

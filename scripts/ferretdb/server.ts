@@ -12,6 +12,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 export interface FerretDB {
   url: string;
   port: number;
+  /** The FerretDB process (benchmarks read its CPU time from /proc). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -154,7 +156,7 @@ export async function startFerretDB(opts: StartOptions = {}): Promise<FerretDB> 
     await sleep(50);
   }
 
-  return { url: `mongodb://127.0.0.1:${port}/`, port, stop };
+  return { url: `mongodb://127.0.0.1:${port}/`, port, pid: child.pid, stop };
 }
 
 // CLI: run directly (not imported).

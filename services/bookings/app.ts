@@ -8,6 +8,7 @@ import { createLogger } from "../runtime/logger.js";
 import { serve, startService, type RunningService } from "../runtime/server.js";
 import { openStore } from "../runtime/store.js";
 import { forwardCallerCredentials } from "../runtime/auth/propagation.js";
+import { BookingAdmission } from "./admission.js";
 import { Bookings } from "./bookings.js";
 import { BOOKINGS_ROUTING_KEYS, bookingsEventHandler } from "./consumers.js";
 import { eventLookupOverGrpc } from "./event-lookup.js";
@@ -27,6 +28,9 @@ export interface BookingsConfig {
   /** An operation unfinished after this long is taken over by recovery. */
   staleAfterMs: number;
   recoveryIntervalMs: number;
+  /** Load shedding: CreateBooking calls in progress per event and per process (see admission.ts). */
+  maxBookingsPerEvent: number;
+  maxBookingsInFlight: number;
 }
 
 export function readBookingsConfig(env: EnvReader, portPrefix = ""): BookingsConfig {
@@ -38,6 +42,8 @@ export function readBookingsConfig(env: EnvReader, portPrefix = ""): BookingsCon
     eventsUrl: env.optionalUrl("EVENTS_URL", ["http:", "https:"]) ?? "http://127.0.0.1:50051",
     staleAfterMs: env.int("BOOKING_STALE_AFTER_MS", 30_000, { min: 1_000, max: 3_600_000 }),
     recoveryIntervalMs: env.int("BOOKING_RECOVERY_INTERVAL_MS", 5_000, { min: 100, max: 600_000 }),
+    maxBookingsPerEvent: env.int("BOOKING_MAX_PER_EVENT", 32, { min: 1, max: 100_000 }),
+    maxBookingsInFlight: env.int("BOOKING_MAX_IN_FLIGHT", 256, { min: 1, max: 1_000_000 }),
   };
 }
 
@@ -59,6 +65,7 @@ export async function startBookingsService(config: BookingsConfig, options: Serv
     staleAfterMs: config.staleAfterMs,
     onOutbox: () => kick(),
     metrics: new BookingMetrics(metrics),
+    admission: new BookingAdmission({ maxPerEvent: config.maxBookingsPerEvent, maxInFlight: config.maxBookingsInFlight }),
   });
   const backbone = await startBackbone({
     name: `bookings${options.queueSuffix ?? ""}`,

@@ -38,6 +38,8 @@ interface MeshOptions {
   /** A bus for the bookings service only (e.g. one that cannot publish). */
   bookingsBus?: MessageBus;
   suffix?: string;
+  /** Extra environment for the BookingService (e.g. its load-shedding bounds). */
+  bookingsEnv?: Record<string, string>;
 }
 
 /** Both services on free ports, isolated from other tests (own databases, own queue names). */
@@ -63,6 +65,10 @@ async function startMesh(opts: MeshOptions = {}) {
     // Long enough that no operation under test load counts as abandoned.
     BOOKING_STALE_AFTER_MS: "20000",
     BOOKING_RECOVERY_INTERVAL_MS: "250",
+    // These tests burst far past the load-shedding bound on purpose, to check
+    // correctness under contention (load-shedding.test.ts checks the shedding).
+    BOOKING_MAX_PER_EVENT: "1000",
+    ...opts.bookingsEnv,
   });
   const bookings = await startBookingsService(readBookingsConfig(bookingsEnv), {
     logger: silent,
@@ -219,6 +225,22 @@ for (const mode of ["RabbitMQ + FerretDB", "embedded defaults"] as const) {
     });
   });
 }
+
+describe("BookingService load shedding over gRPC (RabbitMQ + FerretDB)", () => {
+  it("answers calls beyond BOOKING_MAX_PER_EVENT with Unavailable at once, and their retries book once each", async () => {
+    const mesh = track(await startMesh({ amqpUrl: AMQP_URL, bookingsEnv: { BOOKING_MAX_PER_EVENT: "2" } }), true);
+    const event = await newEvent(mesh, 100);
+    const requests = Array.from({ length: 30 }, (_, i) => ({ user: `user${i}`, requestId: newId() }));
+    const book = (r: (typeof requests)[number]) => mesh.as(r.user).createBooking({ eventId: event.id, seats: 1, requestId: r.requestId }, { timeoutMs: 10_000 });
+    const first = await Promise.all(requests.map(async (r) => ({ r, code: await codeOf(book(r)) })));
+    const refused = first.filter((o) => o.code !== "ok");
+    expect(new Set(refused.map((o) => o.code))).toEqual(new Set([Code.Unavailable]));
+    expect(refused.length).toBeGreaterThanOrEqual(10); // 30 at once, 2 at a time
+    // Retried (sequentially here) with the same request_ids, each books exactly once.
+    for (const o of refused) expect((await book(o.r)).booking?.state).toBe(BookingState.CONFIRMED);
+    await eventually(async () => expect((await mesh.eventsClient.getEvent({ id: event.id })).event?.seatsAvailable).toBe(70));
+  });
+});
 
 describe("BookingService failures (RabbitMQ + FerretDB)", () => {
   it("delivers every BookingConfirmed of a 500-booking burst through a broker outage", async () => {

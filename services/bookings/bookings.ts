@@ -6,6 +6,7 @@ import { BookingCancelledSchema, BookingConfirmedSchema } from "../../gen/myeven
 import { outboxEntry } from "../outbox/outbox.js";
 import { newId } from "../runtime/ids.js";
 import type { Logger } from "../runtime/logger.js";
+import { BookingAdmission, ShedError } from "./admission.js";
 import type { BookingMetrics } from "./metrics.js";
 import {
   opKey,
@@ -31,6 +32,8 @@ export interface BookingsOptions {
   onOutbox?: () => void;
   /** Counts confirmed and cancelled bookings and seats; none when absent. */
   metrics?: BookingMetrics;
+  /** Load shedding of create(); default: BookingAdmission's defaults. */
+  admission?: BookingAdmission;
   now?: () => Date;
 }
 
@@ -45,6 +48,7 @@ export class Bookings {
   private readonly settleTimeoutMs: number;
   private readonly onOutbox: () => void;
   private readonly metrics: BookingMetrics | undefined;
+  private readonly admission: BookingAdmission;
   private readonly now: () => Date;
 
   constructor(
@@ -57,11 +61,32 @@ export class Bookings {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5_000;
     this.onOutbox = options.onOutbox ?? (() => {});
     this.metrics = options.metrics;
+    this.admission = options.admission ?? new BookingAdmission();
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Reserves seats and confirms the booking; repeats of the same request return the same booking. */
-  async create(userId: string, eventId: string, seats: number, requestId: string): Promise<BookingRecord> {
+  /**
+   * Reserves seats and confirms the booking; repeats of the same request
+   * return the same booking. Under overload it refuses at once with
+   * Unavailable (see BookingAdmission), before writing anything;
+   * `deadlineAt` (epoch ms) is when the caller gives up.
+   */
+  async create(userId: string, eventId: string, seats: number, requestId: string, deadlineAt?: number): Promise<BookingRecord> {
+    let finished: () => void;
+    try {
+      finished = this.admission.admit(eventId, deadlineAt);
+    } catch (err) {
+      if (err instanceof ShedError) this.metrics?.shed(err.reason);
+      throw err;
+    }
+    try {
+      return await this.createAdmitted(userId, eventId, seats, requestId);
+    } finally {
+      finished();
+    }
+  }
+
+  private async createAdmitted(userId: string, eventId: string, seats: number, requestId: string): Promise<BookingRecord> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const token = newId();
       const at = this.now();
@@ -246,10 +271,11 @@ export class Bookings {
     }
     this.onOutbox();
     this.metrics?.confirmed(confirmed.seats);
-    await this.repo.clearMarker(record.eventId, reserveMarker(key));
+    // The inventory as the marker's removal left it (one round trip for both).
+    const inventory = await this.repo.clearMarker(record.eventId, reserveMarker(key));
     // Sales may have stopped between the reservation and now, after the
     // EventCancelled sweep looked: then this booking is cancelled too.
-    if ((await this.repo.getInventory(record.eventId))?.open === false) return (await this.cancelForEvent(confirmed)) ?? confirmed;
+    if (inventory?.open === false) return (await this.cancelForEvent(confirmed)) ?? confirmed;
     return confirmed;
   }
 

@@ -1,4 +1,5 @@
 import { Counter, type Registry } from "prom-client";
+import type { ShedReason } from "./admission.js";
 
 /**
  * Business counters of the BookingService, counted once per state change
@@ -10,6 +11,7 @@ export class BookingMetrics {
   private readonly cancelledTotal: Counter<"reason">;
   private readonly seatsBooked: Counter;
   private readonly seatsReleased: Counter;
+  private readonly shedTotal: Counter<"reason">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -27,6 +29,13 @@ export class BookingMetrics {
       registers,
     });
     for (const reason of ["user", "event_cancelled"]) this.cancelledTotal.inc({ reason }, 0);
+    this.shedTotal = new Counter({
+      name: "bookings_shed_total",
+      help: "CreateBooking calls refused with Unavailable before any write, by reason (event_queue_full, process_full, deadline_too_short).",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of ["event_queue_full", "process_full", "deadline_too_short"]) this.shedTotal.inc({ reason }, 0);
   }
 
   confirmed(seats: number): void {
@@ -37,5 +46,9 @@ export class BookingMetrics {
   cancelled(reason: "user" | "event_cancelled", seats: number): void {
     this.cancelledTotal.inc({ reason });
     if (reason === "user") this.seatsReleased.inc(seats);
+  }
+
+  shed(reason: ShedReason): void {
+    this.shedTotal.inc({ reason });
   }
 }

@@ -13,7 +13,9 @@ import { toBookingMessage, type Bookings } from "./bookings.js";
 export function bookingService(bookings: Bookings): ServiceImpl<typeof BookingService> {
   return {
     async createBooking(req, ctx) {
-      const record = await bookings.create(ctx.values.get(callerKey), req.eventId, req.seats, req.requestId);
+      const timeoutMs = ctx.timeoutMs();
+      const deadlineAt = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      const record = await bookings.create(ctx.values.get(callerKey), req.eventId, req.seats, req.requestId, deadlineAt);
       return { booking: toBookingMessage(record) };
     },
 

@@ -43,6 +43,23 @@ describeOutboxSourceContract("mongoOutboxSource", async () => {
   };
 });
 
+// The same contract when the writer reports its entries and the source queries the collection
+// rarely (a minute here): what pending() answers between queries must be the same.
+describeOutboxSourceContract("mongoOutboxSource with noteWritten (scanIntervalMs)", async () => {
+  const docs = await freshCollection();
+  const source = mongoOutboxSource(docs, "test", { scanIntervalMs: 60_000 });
+  return {
+    source,
+    async write(docId, entries) {
+      await write(docs, docId, entries);
+      // As a repository does: note the entries as the database returned them.
+      const doc = await docs.findOne({ _id: docId });
+      for (const e of entries) source.noteWritten(docId, doc!.outbox!.find((stored) => stored.id === e.id)!);
+    },
+    cleanup: () => docs.drop().then(() => {}),
+  };
+});
+
 describe("mongoOutboxSource (Mongo only)", () => {
   it("stores entries as BSON Binary and Date, without an unset traceparent", async () => {
     const e = entryAt(1, { body: new Uint8Array([0, 1, 255]) });
@@ -95,5 +112,25 @@ describe("mongoOutboxSource (Mongo only)", () => {
     const doc = await docs.findOne({ _id: "ev" });
     expect(doc?.seats).toBe(20);
     expect(doc?.outbox?.map((e) => e.id)).toEqual(later.map((e) => e.id));
+  });
+
+  it("with scanIntervalMs, serves noted entries without querying, and still finds unnoted ones at the next query", async () => {
+    const docs = await freshCollection();
+    const source = mongoOutboxSource(docs, "test", { scanIntervalMs: 200 });
+    const [a, b] = [entryAt(1), entryAt(2)];
+    expect(await source.pending(10)).toEqual([]); // the first call queries
+    await write(docs, "noted", [a]);
+    source.noteWritten("noted", (await docs.findOne({ _id: "noted" }))!.outbox![0]!);
+    await write(docs, "unnoted", [b]); // another process's write
+    expect((await source.pending(10)).map((p) => p.entry.id)).toEqual([a.id]);
+    await new Promise((r) => setTimeout(r, 250));
+    expect((await source.pending(10)).map((p) => p.entry.id)).toEqual([a.id, b.id]);
+    await source.markSent("noted", a.id);
+    await source.markSent("unnoted", b.id);
+    expect(await source.pending(10)).toEqual([]);
+    expect(await source.stats()).toEqual({ count: 0 });
+    // A late note of an entry already sent is ignored.
+    source.noteWritten("noted", toStoredEntry(a));
+    expect(await source.pending(10)).toEqual([]);
   });
 });

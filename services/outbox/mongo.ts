@@ -72,7 +72,31 @@ export interface MongoOutboxOptions {
    * (see lock.ts). Pass the lock the repository uses for this collection.
    */
   lock?: DocumentLock;
+  /**
+   * 0 (default): every pending() queries the collection. Above 0, the
+   * writer reports what it stores (noteWritten), and pending() answers from
+   * what it knows (entries noted, and those its last query found, until
+   * marked sent), querying the collection at most this often. Why: on
+   * FerretDB 1.x every outbox query reads the whole collection (see
+   * ensureOutboxIndex), so querying once per write made each booking cost
+   * O(all bookings). Entries written by another process (or before a
+   * restart) are found by the next query, at most this much later.
+   */
+  scanIntervalMs?: number;
 }
+
+/** An outbox source whose writer can tell it about new entries (see MongoOutboxOptions.scanIntervalMs). */
+export interface MongoOutboxSource extends OutboxSource {
+  /**
+   * The writer has stored `entry` in document `docId` (call it only once the
+   * write is acknowledged); `entry` as the database returned it, so that
+   * markSent can `$pull` it without reading it first.
+   */
+  noteWritten(docId: string, entry: StoredEntry): void;
+}
+
+/** Ids of entries marked sent lately: a note arriving after its entry was sent (a scan was quicker) is dropped. */
+const RECENTLY_SENT = 10_000;
 
 /**
  * The pending entries embedded in `collection`'s documents. Only aggregation
@@ -80,35 +104,79 @@ export interface MongoOutboxOptions {
  * $project, $group with $sum); it lacks $min/$first accumulators and $size,
  * and ignores array semantics when sorting a find() by an array field.
  */
-export function mongoOutboxSource(collection: Collection<any>, name: string, options: MongoOutboxOptions = {}): OutboxSource {
+export function mongoOutboxSource(collection: Collection<any>, name: string, options: MongoOutboxOptions = {}): MongoOutboxSource {
   const docs = collection as Collection<OutboxDocument>;
   const lock: DocumentLock = options.lock ?? ((_key, fn) => fn());
+  const scanIntervalMs = options.scanIntervalMs ?? 0;
   const unwound = (): Document[] => [{ $match: HAS_PENDING }, { $unwind: "$outbox" }];
   // Entry ids break ties (UUIDv7, so creation order); _id keeps it total.
   const oldestFirst = { $sort: { "outbox.occurredAt": 1, "outbox.id": 1, _id: 1 } };
 
+  // Pending entries this source knows of, by entry id, with their stored form.
+  const known = new Map<string, { docId: string; stored: StoredEntry }>();
+  const recentlySent = new Set<string>();
+  let lastScan = -Infinity;
+  // A query that hit its limit did not see everything: the next pending() queries again.
+  let lastScanComplete = false;
+
+  const scan = async (limit: number) => {
+    const rows = await docs
+      .aggregate<{ _id: string; outbox: StoredEntry }>([...unwound(), oldestFirst, { $limit: limit }, { $project: { outbox: 1 } }])
+      .toArray();
+    if (scanIntervalMs > 0) {
+      lastScan = Date.now();
+      lastScanComplete = rows.length < limit;
+      for (const r of rows) if (!recentlySent.has(r.outbox.id)) known.set(r.outbox.id, { docId: r._id, stored: r.outbox });
+    }
+    return rows.map((r): PendingEntry => ({ docId: r._id, entry: fromStoredEntry(r.outbox) }));
+  };
+
+  const fromKnown = (limit: number): PendingEntry[] =>
+    [...known.values()]
+      .sort(
+        (a, b) =>
+          a.stored.occurredAt.getTime() - b.stored.occurredAt.getTime() || compare(a.stored.id, b.stored.id) || compare(a.docId, b.docId),
+      )
+      .slice(0, limit)
+      .map((k) => ({ docId: k.docId, entry: fromStoredEntry(k.stored) }));
+
+  const forget = (entryId: string) => {
+    known.delete(entryId);
+    if (scanIntervalMs <= 0) return;
+    recentlySent.add(entryId);
+    if (recentlySent.size > RECENTLY_SENT) recentlySent.delete(recentlySent.values().next().value!);
+  };
+
   return {
     name,
 
+    noteWritten(docId, entry) {
+      if (scanIntervalMs > 0 && !recentlySent.has(entry.id)) known.set(entry.id, { docId, stored: entry });
+    },
+
     async pending(limit) {
       if (limit <= 0) return [];
+      const fresh = scanIntervalMs > 0 && lastScanComplete && Date.now() - lastScan < scanIntervalMs;
       // $sort followed by $limit is a bounded top-k sort on MongoDB.
-      const rows = await docs
-        .aggregate<{ _id: string; outbox: StoredEntry }>([...unwound(), oldestFirst, { $limit: limit }, { $project: { outbox: 1 } }])
-        .toArray();
-      return rows.map((r): PendingEntry => ({ docId: r._id, entry: fromStoredEntry(r.outbox) }));
+      return fresh ? fromKnown(limit) : scan(limit);
     },
 
     async markSent(docId, entryId) {
       await lock(docId, async () => {
         // FerretDB 1.24's $pull removes only elements equal to the given
-        // value: a condition like { id } matches nothing. So read the entry
-        // as stored and pull exactly that (also correct on MongoDB). Entries
-        // never change, so a repeat or a concurrent markSent is a no-op.
+        // value: a condition like { id } matches nothing. So pull the entry
+        // exactly as stored: known already, or read first (also correct on
+        // MongoDB). Entries never change, so a repeat or a concurrent
+        // markSent is a no-op.
+        const cached = known.get(entryId);
+        if (cached && cached.docId === docId) {
+          const pulled = await docs.updateOne({ _id: docId }, { $pull: { outbox: cached.stored } });
+          if (pulled.modifiedCount > 0) return forget(entryId);
+        }
         const doc = await docs.findOne({ _id: docId }, { projection: { outbox: 1 } });
         const stored = doc?.outbox?.find((e) => e.id === entryId);
-        if (!stored) return;
-        await docs.updateOne({ _id: docId }, { $pull: { outbox: stored } });
+        if (stored) await docs.updateOne({ _id: docId }, { $pull: { outbox: stored } });
+        forget(entryId);
       });
     },
 
@@ -123,4 +191,9 @@ export function mongoOutboxSource(collection: Collection<any>, name: string, opt
       return { count: counted[0]?.count ?? 0, ...(at ? { oldest: at } : {}) };
     },
   };
+}
+
+// Code-unit order, as MongoDB compares strings.
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

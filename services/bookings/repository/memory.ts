@@ -94,9 +94,11 @@ export class MemoryBookingRepository implements BookingRepository {
     return this.inventories.get(eventId)?.markers.includes(marker) ?? false;
   }
 
-  async clearMarker(eventId: string, marker: string): Promise<void> {
+  async clearMarker(eventId: string, marker: string): Promise<Inventory | undefined> {
     const inv = this.inventories.get(eventId);
-    if (inv) inv.markers = inv.markers.filter((m) => m !== marker);
+    if (!inv) return undefined;
+    inv.markers = inv.markers.filter((m) => m !== marker);
+    return copyInventory(inv);
   }
 
   // --- bookings ---

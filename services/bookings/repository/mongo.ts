@@ -1,8 +1,9 @@
-import { type Collection, type Db, type Filter, type MongoClient, type UpdateFilter } from "mongodb";
+import { type Collection, type Db, type Document, type Filter, type MongoClient, type UpdateFilter, type WithId } from "mongodb";
 import { documentLock, type DocumentLock } from "../../outbox/lock.js";
-import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type StoredEntry } from "../../outbox/mongo.js";
+import { ensureOutboxIndex, mongoOutboxSource, toStoredEntry, type MongoOutboxSource, type StoredEntry } from "../../outbox/mongo.js";
 import type { OutboxEntry, OutboxSource } from "../../outbox/outbox.js";
 import { createMongoClient, isDuplicateKey } from "../../runtime/mongo.js";
+import { matchesFilter } from "./filter.js";
 import { checkDelta, checkSeats, UnknownInventoryError } from "./memory.js";
 import {
   releaseMarker,
@@ -60,7 +61,9 @@ export class MongoBookingRepository implements BookingRepository {
   private readonly bookings: Collection<BookingDoc>;
   private readonly inventoryLock: DocumentLock = documentLock();
   private readonly bookingLock: DocumentLock = documentLock();
-  private readonly outbox: OutboxSource;
+  private readonly outbox: MongoOutboxSource;
+  /** Whether the server is FerretDB (asked once; see updateWhere). */
+  private ferret: Promise<boolean> | undefined;
 
   /**
    * `database`: also where the service keeps its other collections (e.g.
@@ -73,7 +76,9 @@ export class MongoBookingRepository implements BookingRepository {
   ) {
     this.inventory = database.collection<InventoryDoc>("inventory");
     this.bookings = database.collection<BookingDoc>("bookings");
-    this.outbox = mongoOutboxSource(this.bookings, "bookings", { lock: this.bookingLock });
+    // The relay learns of new entries from transition(), so it queries the
+    // whole collection only every OUTBOX_SCAN_INTERVAL_MS (see scanIntervalMs).
+    this.outbox = mongoOutboxSource(this.bookings, "bookings", { lock: this.bookingLock, scanIntervalMs: OUTBOX_SCAN_INTERVAL_MS });
   }
 
   /**
@@ -142,6 +147,9 @@ export class MongoBookingRepository implements BookingRepository {
     const marker = reserveMarker(bookingId);
     return this.inventoryLock(eventId, async () => {
       // The filter carries every precondition, so the check and the change are one atomic step.
+      // One conditional write even on FerretDB (unlike updateWhere): the inventory collection
+      // is small (a document per event), and this runs under the event's lock, which every
+      // booking of the event waits for, so one round trip matters more than a short scan.
       const doc = await this.inventory.findOneAndUpdate(
         { _id: eventId, open: true, seatsAvailable: { $gte: seats }, markers: { $ne: marker } },
         { $inc: { seatsAvailable: -seats, version: 1 }, $push: { markers: marker } },
@@ -185,8 +193,12 @@ export class MongoBookingRepository implements BookingRepository {
     return (await this.inventory.findOne({ _id: eventId, markers: marker }, { projection: { _id: 1 } })) !== null;
   }
 
-  async clearMarker(eventId: string, marker: string): Promise<void> {
-    await this.inventoryLock(eventId, () => this.inventory.updateOne({ _id: eventId }, { $pull: { markers: marker } }));
+  async clearMarker(eventId: string, marker: string): Promise<Inventory | undefined> {
+    return this.inventoryLock(eventId, async () => {
+      // One round trip for the change and the read after it (a create checks `open` right after).
+      const doc = await this.inventory.findOneAndUpdate({ _id: eventId }, { $pull: { markers: marker } }, { returnDocument: "after" });
+      return doc ? fromInventoryDoc(doc) : undefined;
+    });
   }
 
   // --- bookings ---
@@ -214,7 +226,13 @@ export class MongoBookingRepository implements BookingRepository {
   }
 
   async deletePending(id: string, token: string): Promise<void> {
-    await this.bookingLock(id, () => this.bookings.deleteOne({ _id: id, state: "PENDING", opToken: token }));
+    await this.bookingLock(id, async () => {
+      const when = { state: "PENDING" as const, opToken: token };
+      if (!(await this.isFerret())) return void (await this.bookings.deleteOne({ ...when, _id: id }));
+      // FerretDB: by _id alone, the condition checked here (see updateWhere).
+      const doc = await this.bookings.findOne({ _id: id }, withoutOutbox);
+      if (doc && matchesFilter(doc, when)) await this.bookings.deleteOne({ _id: id });
+    });
   }
 
   async confirm(id: string, token: string, entry: OutboxEntry): Promise<BookingRecord | undefined> {
@@ -330,6 +348,43 @@ export class MongoBookingRepository implements BookingRepository {
   }
 
   /**
+   * findOneAndUpdate({ _id: id, ...when }, update), returning the document
+   * after it, or null when it did not match. The caller holds the
+   * document's lock. On MongoDB it is that one conditional write. On
+   * FerretDB 1.24 a filter other than exactly `{ _id }` reads and decodes
+   * the whole collection (no pushdown to SQLite; see `explain`), which made
+   * every booking cost O(all bookings): there it reads by _id, checks `when`
+   * in JavaScript and writes by _id. Used for the bookings collection, which
+   * grows with every booking. That is atomic only within this process,
+   * which is what FerretDB 1.x supports anyway (one writer per database).
+   */
+  private async updateWhere<T extends { _id: string }>(
+    collection: Collection<T>,
+    id: string,
+    when: Filter<T>,
+    update: UpdateFilter<T>,
+  ): Promise<WithId<T> | null> {
+    const byId = { _id: id } as Filter<T>;
+    if (!(await this.isFerret())) return collection.findOneAndUpdate({ ...when, ...byId }, update, { returnDocument: "after" });
+    const doc = await collection.findOne(byId);
+    if (!doc || !matchesFilter(doc as Document, when as Record<string, unknown>)) return null;
+    return collection.findOneAndUpdate(byId, update, { returnDocument: "after" });
+  }
+
+  /** Whether the server is FerretDB (its buildInfo names its version); asked once, again after a failure. */
+  private isFerret(): Promise<boolean> {
+    this.ferret ??= this.database
+      .admin()
+      .command({ buildInfo: 1 })
+      .then((info) => typeof info.ferretdbVersion === "string")
+      .catch((err: unknown) => {
+        this.ferret = undefined;
+        throw err;
+      });
+    return this.ferret;
+  }
+
+  /**
    * One conditional update: `update` (and the outbox entry, pushed by the
    * same update) applies only while the booking matches `when`.
    */
@@ -343,11 +398,17 @@ export class MongoBookingRepository implements BookingRepository {
     if (entry) full.$push = { outbox: toStoredEntry(entry) };
     return this.bookingLock(id, async () => {
       // No projection: FerretDB 1.24's findAndModify rejects `fields`.
-      const doc = await this.bookings.findOneAndUpdate({ ...when, _id: id }, full, { returnDocument: "after" });
-      return doc ? fromBookingDoc(doc) : undefined;
+      const doc = await this.updateWhere(this.bookings, id, when, full);
+      if (!doc) return undefined;
+      const stored = entry && doc.outbox?.find((e) => e.id === entry.id);
+      if (stored) this.outbox.noteWritten(id, stored);
+      return fromBookingDoc(doc);
     });
   }
 }
+
+/** How often the outbox relay queries the whole bookings collection for entries it was not told about. */
+const OUTBOX_SCAN_INTERVAL_MS = 2_000;
 
 /** To a final state; the operation is over, so nobody owns it any more. */
 // Ending an operation records whose inventory step it used (see the port).

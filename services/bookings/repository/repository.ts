@@ -64,7 +64,8 @@ export interface BookingRepository {
   listMarked(limit: number): Promise<Inventory[]>;
   /** Whether the inventory holds the marker (e.g. "reserve:<bookingId>"). */
   hasMarker(eventId: string, marker: string): Promise<boolean>;
-  clearMarker(eventId: string, marker: string): Promise<void>;
+  /** Removes the marker (no-op when absent); the inventory as it is afterwards, undefined if there is none. */
+  clearMarker(eventId: string, marker: string): Promise<Inventory | undefined>;
 
   // --- bookings ---
 
