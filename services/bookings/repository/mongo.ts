@@ -26,6 +26,8 @@ export interface InventoryDoc {
   open: boolean;
   version: number;
   markers?: string[];
+  /** Pending domain events of inventory changes that no booking announces (ReservationUndone). */
+  outbox?: StoredEntry[];
 }
 
 /** A `bookings` document: `_id` is the booking id; `outbox` holds its pending domain events. */
@@ -61,6 +63,7 @@ export class MongoBookingRepository implements BookingRepository {
   private readonly inventoryLock: DocumentLock = documentLock();
   private readonly bookingLock: DocumentLock = documentLock();
   private readonly outbox: OutboxSource;
+  private readonly inventoryOutbox: OutboxSource;
 
   /**
    * `database`: also where the service keeps its other collections (e.g.
@@ -74,6 +77,7 @@ export class MongoBookingRepository implements BookingRepository {
     this.inventory = database.collection<InventoryDoc>("inventory");
     this.bookings = database.collection<BookingDoc>("bookings");
     this.outbox = mongoOutboxSource(this.bookings, "bookings", { lock: this.bookingLock });
+    this.inventoryOutbox = mongoOutboxSource(this.inventory, "inventory", { lock: this.inventoryLock });
   }
 
   /**
@@ -94,6 +98,7 @@ export class MongoBookingRepository implements BookingRepository {
     await this.bookings.createIndex({ eventId: 1, state: 1 }, { name: "eventId_state" });
     await this.bookings.createIndex({ state: 1, updatedAt: 1 }, { name: "state_updatedAt" });
     await ensureOutboxIndex(this.bookings);
+    await ensureOutboxIndex(this.inventory);
   }
 
   // --- seat inventory ---
@@ -166,9 +171,10 @@ export class MongoBookingRepository implements BookingRepository {
     });
   }
 
-  async revertSeats(eventId: string, marker: string, seatsToAdd: number): Promise<void> {
+  async revertSeats(eventId: string, marker: string, seatsToAdd: number, announce?: (change: SeatChange) => OutboxEntry): Promise<SeatChange | undefined> {
     checkDelta(seatsToAdd);
-    await this.inventoryLock(eventId, () => this.addSeats(eventId, seatsToAdd, marker, true));
+    const r = await this.inventoryLock(eventId, () => this.addSeats(eventId, seatsToAdd, marker, true, announce));
+    return r?.applied ? seatChange(r.doc) : undefined;
   }
 
   async listMarked(limit: number): Promise<Inventory[]> {
@@ -270,7 +276,7 @@ export class MongoBookingRepository implements BookingRepository {
   }
 
   outboxSources(): OutboxSource[] {
-    return [this.outbox];
+    return [this.outbox, this.inventoryOutbox];
   }
 
   async ping(): Promise<void> {
@@ -300,6 +306,7 @@ export class MongoBookingRepository implements BookingRepository {
     delta: number,
     marker: string,
     withMarker: boolean,
+    announce?: (change: SeatChange) => OutboxEntry,
   ): Promise<{ doc: InventoryDoc; applied: boolean } | undefined> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const inv = await this.inventory.findOne({ _id: eventId });
@@ -309,6 +316,9 @@ export class MongoBookingRepository implements BookingRepository {
       const up = delta >= 0;
       const last = up ? capacity - delta : -delta; // the last count from which delta stays within bounds
       const within = up ? seatsAvailable <= last : seatsAvailable >= last;
+      // The count and version this update leads to, for the event announcing it.
+      const after = { seatsAvailable: within ? seatsAvailable + delta : up ? capacity : 0, version: inv.version + 1 };
+      const entry = announce?.(after);
       const doc = await this.inventory.findOneAndUpdate(
         {
           _id: eventId,
@@ -320,6 +330,7 @@ export class MongoBookingRepository implements BookingRepository {
         {
           ...(within ? { $inc: { seatsAvailable: delta, version: 1 } } : { $set: { seatsAvailable: up ? capacity : 0 }, $inc: { version: 1 } }),
           ...(withMarker ? { $pull: { markers: marker } } : { $push: { markers: marker } }),
+          ...(entry ? { $push: { ...(withMarker ? {} : { markers: marker }), outbox: toStoredEntry(entry) } } : {}),
         },
         { returnDocument: "after" },
       );
