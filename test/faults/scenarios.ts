@@ -196,6 +196,13 @@ export interface SuiteOptions {
   env?: Record<string, string>;
   /** Run the mesh on a RabbitMQ node of the suite's own (always so when broker-restart is chosen). */
   privateBroker?: boolean;
+  /**
+   * How long recovery, the retries of unanswered requests, the settling of
+   * the databases and the arrival of notifications may each take before
+   * the scenario fails (default 60 s). On a loaded machine all of them
+   * are mostly waiting for CPU.
+   */
+  patienceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -287,7 +294,13 @@ export interface NotificationFigures {
  *   of a booking requested after that subscription was registered arrives
  *   on it exactly once.
  */
-async function checkNotifications(suite: SuiteState, scenario: Scenario, openAtStart: StreamRecord, mine: BookingRequest[]): Promise<{ figures: NotificationFigures; problems: string[] }> {
+async function checkNotifications(
+  suite: SuiteState,
+  scenario: Scenario,
+  openAtStart: StreamRecord,
+  mine: BookingRequest[],
+  patienceMs: number,
+): Promise<{ figures: NotificationFigures; problems: string[] }> {
   const { subscriber } = suite;
   const problems: string[] = [];
   const now = subscriber.current();
@@ -311,7 +324,7 @@ async function checkNotifications(suite: SuiteState, scenario: Scenario, openAtS
     .flatMap((r) => [{ bookingId: r.bookingId!, state: "CONFIRMED" as const }, ...(r.cancel === "done" ? [{ bookingId: r.bookingId!, state: "CANCELLED" as const }] : [])]);
   const count = (e: { bookingId: string; state: string }) => subscriber.seenFor(e.bookingId).filter((c) => c.state === e.state && c.stream === index).length;
   // The invariants have seen every message published; give the stream a moment to deliver them.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + patienceMs;
   while (expected.some((e) => count(e) === 0) && Date.now() < deadline) await sleep(100);
   const missing = expected.filter((e) => count(e) === 0);
   const duplicated = expected.filter((e) => count(e) > 1);
@@ -333,18 +346,19 @@ async function runScenario(suite: SuiteState, scenario: Scenario, opts: SuiteOpt
   await sleep(opts.steadyMs);
   await scenario.inject(ctx);
   const mendedAt = Date.now();
-  const recoverMs = await timeToRecover(mesh, load, events[1]!, mendedAt, 60_000, scenario.endsStreams ? subscriber : undefined).catch(
+  const patienceMs = opts.patienceMs ?? 60_000;
+  const recoverMs = await timeToRecover(mesh, load, events[1]!, mendedAt, patienceMs, scenario.endsStreams ? subscriber : undefined).catch(
     (err: Error) => (problems.push(err.message), NaN),
   );
   await sleep(opts.steadyMs);
   await load.stop();
-  await load.retryInterrupted(30_000);
+  await load.retryInterrupted(patienceMs);
   if (scenario.verify) problems.push(...(await scenario.verify(ctx)));
   if (!(await mesh.allServing())) problems.push(`not SERVING at the end: ${(await mesh.notServing()).join(", ")}`);
 
   let verdict: Verdict | undefined;
   try {
-    verdict = await checkInvariants(mesh, client, events, load, 60_000, () => tap.drain());
+    verdict = await checkInvariants(mesh, client, events, load, patienceMs, () => tap.drain());
     problems.push(...verdictProblems(verdict));
   } catch (err) {
     problems.push((err as Error).message);
@@ -354,7 +368,7 @@ async function runScenario(suite: SuiteState, scenario: Scenario, opts: SuiteOpt
   const mine = load.requests.filter((r) => r.scenario === scenario.name);
   const unanswered = mine.filter((r) => r.outcome === "interrupted" || r.outcome === "failed" || r.cancel === "interrupted" || r.cancel === "failed");
   if (unanswered.length > 0) problems.push(`${unanswered.length} request(s) never answered: ${unanswered.slice(0, 3).map((r) => r.error ?? r.requestId).join(" | ")}`);
-  const notified = await checkNotifications(suite, scenario, openAtStart, mine);
+  const notified = await checkNotifications(suite, scenario, openAtStart, mine, patienceMs);
   problems.push(...notified.problems);
 
   return {
