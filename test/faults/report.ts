@@ -32,7 +32,10 @@ export function faultsMarkdown(result: FaultsResult, rawFile: string): string {
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|",
     ...rows,
     "",
-    ...result.scenarios.map((f) => `- **${f.scenario}**: ${f.fault}.${f.problems.length ? ` Problems: ${f.problems.join("; ")}` : ""}`),
+    ...result.scenarios.map(
+      (f) =>
+        `- **${f.scenario}**: ${f.fault}.${f.reservationsUndone ? ` Recovery undid ${f.reservationsUndone} abandoned reservation(s) (ReservationUndone).` : ""}${f.problems.length ? ` Problems: ${f.problems.join("; ")}` : ""}`,
+    ),
     "",
     `Raw data: \`bench/results/${rawFile}\`.`,
     "",

@@ -174,6 +174,8 @@ export interface ScenarioFigures {
   oversold: number;
   /** Events whose EventService seat count lags the inventory after recovery (must be 0). */
   staleSeatCopies: number;
+  /** ReservationUndone messages recovery published during the scenario (each must reach the EventService's copy). */
+  reservationsUndone: number;
   /** Live notifications: what the subscriber through the edge saw (see checkNotifications). */
   notifications: NotificationFigures;
   /** From mending the fault to every process SERVING and a new booking confirmed through the edge. */
@@ -342,6 +344,7 @@ async function runScenario(suite: SuiteState, scenario: Scenario, opts: SuiteOpt
   const ctx: FaultContext = { mesh, load, events, faultMs: opts.faultMs, dbOutageMs: opts.dbOutageMs, ...(broker ? { broker } : {}) };
   const problems: string[] = [];
   const openAtStart = subscriber.current()!;
+  const undoneBefore = tap.ids.size;
   load.start();
   await sleep(opts.steadyMs);
   await scenario.inject(ctx);
@@ -384,6 +387,7 @@ async function runScenario(suite: SuiteState, scenario: Scenario, opts: SuiteOpt
     duplicated: verdict?.duplicated ?? NaN,
     oversold: verdict?.oversoldSeats ?? NaN,
     staleSeatCopies: verdict?.staleCopies.length ?? NaN,
+    reservationsUndone: tap.ids.size - undoneBefore,
     notifications: notified.figures,
     recoverMs,
     codes: Object.fromEntries(load.codes),
