@@ -39,8 +39,9 @@ export class PrivateBroker {
     const [port, distPort] = [await freePort(), await freePort()];
     // Only this file's settings: the machine's /etc/rabbitmq (its listener on 5672,
     // its plugins and their ports, its node name) must not apply to this node.
-    // (`listeners.tcp.default = 127.0.0.1:PORT` fails with eaddrinuse on 3.10; a bare port listens on loopback too.)
-    writeFileSync(join(dir, "rabbitmq.conf"), [`listeners.tcp.default = ${port}`, "loopback_users = none", ""].join("\n"));
+    // Loopback only. (`listeners.tcp.default = 127.0.0.1:PORT` failed here with eaddrinuse on
+    // RabbitMQ 3.10; a numbered key works.)
+    writeFileSync(join(dir, "rabbitmq.conf"), [`listeners.tcp.1 = 127.0.0.1:${port}`, "loopback_users = none", ""].join("\n"));
     writeFileSync(join(dir, "enabled_plugins"), "[].\n");
     writeFileSync(join(dir, "rabbitmq-env.conf"), "");
     const env: NodeJS.ProcessEnv = {
@@ -48,6 +49,8 @@ export class PrivateBroker {
       HOME: dir, // the node's and rabbitmqctl's shared Erlang cookie is created here
       RABBITMQ_NODENAME: `myevents-faults-${process.pid}@localhost`,
       RABBITMQ_DIST_PORT: String(distPort),
+      // Erlang distribution (rabbitmqctl talks to the node through it) on loopback too.
+      ERL_FLAGS: "-kernel inet_dist_use_interface {127,0,0,1}",
       RABBITMQ_CONF_ENV_FILE: join(dir, "rabbitmq-env.conf"),
       RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
       RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
