@@ -18,7 +18,6 @@ import { createEvents, edgeClients } from "../test/faults/client.js";
 import { checkInvariants, verdictProblems } from "../test/faults/invariants.js";
 import { BookingLoad, type CallSample } from "../test/faults/load.js";
 import { deleteVhost, exitOnInterrupt, isolatedAmqpUrl, Mesh, ROOT, SERVICE_NAMES } from "../test/faults/mesh.js";
-import { FAULT_ENV } from "../test/faults/scenarios.js";
 import { MessageTap } from "../test/faults/tap.js";
 
 const { values } = parseArgs({
@@ -64,7 +63,9 @@ exitOnInterrupt();
 const { url: amqpUrl, isolated } = await isolatedAmqpUrl(process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672");
 const logDir = join(tmpdir(), `myevents-soak-${Date.now()}`);
 console.log(`soak: ${values.minutes} min (warm-up ${warmupMs / 1000} s), concurrency ${values.concurrency}; process logs in ${logDir}`);
-const mesh = await Mesh.start({ amqpUrl, logDir, env: FAULT_ENV });
+// The services' own defaults (no faults here, so none of the fault suite's short recovery
+// timings: recovery scans every 5 s as in production, not every 0.5 s).
+const mesh = await Mesh.start({ amqpUrl, logDir });
 const db = await MongoClient.connect(mesh.mongodbUrl);
 // Counts the ReservationUndone messages recovery may publish (the invariants expect them to be applied too).
 const tap = new MessageTap(amqpUrl, ["booking.reservation_undone"]);
