@@ -18,7 +18,7 @@ import { createEvents, edgeClients } from "../test/faults/client.js";
 import { checkInvariants, verdictProblems } from "../test/faults/invariants.js";
 import { BookingLoad, type CallSample } from "../test/faults/load.js";
 import { deleteVhost, exitOnInterrupt, isolatedAmqpUrl, Mesh, ROOT, SERVICE_NAMES } from "../test/faults/mesh.js";
-import { FAULT_ENV } from "../test/faults/scenarios.js";
+import { MessageTap } from "../test/faults/tap.js";
 
 const { values } = parseArgs({
   options: {
@@ -63,8 +63,13 @@ exitOnInterrupt();
 const { url: amqpUrl, isolated } = await isolatedAmqpUrl(process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672");
 const logDir = join(tmpdir(), `myevents-soak-${Date.now()}`);
 console.log(`soak: ${values.minutes} min (warm-up ${warmupMs / 1000} s), concurrency ${values.concurrency}; process logs in ${logDir}`);
-const mesh = await Mesh.start({ amqpUrl, logDir, env: FAULT_ENV });
+// The services' own defaults (no faults here, so none of the fault suite's short recovery
+// timings: recovery scans every 5 s as in production, not every 0.5 s).
+const mesh = await Mesh.start({ amqpUrl, logDir });
 const db = await MongoClient.connect(mesh.mongodbUrl);
+// Counts the ReservationUndone messages recovery may publish (the invariants expect them to be applied too).
+const tap = new MessageTap(amqpUrl, ["booking.reservation_undone"]);
+await tap.start();
 const started = new Date();
 const windows: Window[] = [];
 const problems: string[] = [];
@@ -112,7 +117,7 @@ try {
   await load.stop();
   await load.retryInterrupted(60_000);
   codes = Object.fromEntries(load.codes);
-  const verdict = await checkInvariants(mesh, db, events, load, 120_000);
+  const verdict = await checkInvariants(mesh, db, events, load, 120_000, () => tap.drain());
   problems.push(...verdictProblems(verdict));
   const unanswered = load.requests.filter((r) => r.outcome === "interrupted" || r.outcome === "failed").length;
   if (unanswered > 0) problems.push(`${unanswered} booking request(s) never answered`);
@@ -120,6 +125,7 @@ try {
   problems.push((err as Error).message);
 } finally {
   await db.close();
+  await tap.delete();
   await mesh.stop();
   if (isolated) await deleteVhost(amqpUrl);
 }
@@ -175,7 +181,7 @@ const md = [
   "|---|---:|---:|---:|",
   ...Object.entries(memory).map(([n, m]) => `| ${n} | ${m.afterWarmupMiB} MiB | ${m.endMiB} MiB | ${round(m.growth * 100)}% |`),
   "",
-  "| t (s) | calls/s | errors | p50 ms | p99 ms | RSS events / bookings / gateway (MiB) |",
+  `| t (s) | calls/s | errors | p50 ms | p99 ms | RSS ${SERVICE_NAMES.join(" / ")} (MiB) |`,
   "|---:|---:|---:|---:|---:|---|",
   ...windows.map((w) => `| ${w.t} | ${w.callsPerSecond} | ${w.errors} | ${w.p50Ms} | ${w.p99Ms} | ${SERVICE_NAMES.map((n) => w.rssMiB[n]).join(" / ")} |`),
   "",

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BookingSchema, BookingState, type Booking } from "../../gen/myevents/v1/booking_pb.js";
-import { BookingCancelledSchema, BookingConfirmedSchema } from "../../gen/myevents/v1/domain_events_pb.js";
+import { BookingCancelledSchema, BookingConfirmedSchema, ReservationUndoneSchema } from "../../gen/myevents/v1/domain_events_pb.js";
 import { outboxEntry } from "../outbox/outbox.js";
 import { newId } from "../runtime/ids.js";
 import type { Logger } from "../runtime/logger.js";
@@ -235,7 +235,7 @@ export class Bookings {
     }
     if (booking && booking.updatedAt > cutoff) return false; // give a late owner time to undo its own step
     this.logger.warn("undoing an abandoned reservation", { event_id: eventId, marker });
-    await this.repo.revertSeats(eventId, marker, step.seats);
+    await this.undoReservation(eventId, marker, step.bookingId, step.seats);
     return true;
   }
 
@@ -266,7 +266,7 @@ export class Bookings {
     const confirmed = await this.repo.confirm(record.id, token, this.confirmedEntry(confirmedRecord, reserved));
     if (!confirmed) {
       // Recovery took this operation over meanwhile; undo only what this call applied.
-      await this.repo.revertSeats(record.eventId, reserveMarker(key), record.seats);
+      await this.undoReservation(record.eventId, reserveMarker(key), record.id, record.seats);
       return this.settled(record.id);
     }
     this.onOutbox();
@@ -316,6 +316,27 @@ export class Bookings {
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
+  }
+
+  /**
+   * Gives a reservation's seats back and announces it (ReservationUndone,
+   * in the inventory's outbox by the same update): no booking message
+   * carries this change, and the EventService's seat copy must follow it.
+   */
+  private async undoReservation(eventId: string, marker: string, bookingId: string, seats: number): Promise<void> {
+    const undone = await this.repo.revertSeats(eventId, marker, seats, (change) => {
+      const event = create(ReservationUndoneSchema, {
+        id: newId(),
+        occurredAt: timestampFromDate(this.now()),
+        eventId,
+        bookingId,
+        seats,
+        seatsAvailable: change.seatsAvailable,
+        inventoryVersion: BigInt(change.version),
+      });
+      return outboxEntry(ReservationUndoneSchema, event, "booking.reservation_undone");
+    });
+    if (undone) this.onOutbox();
   }
 
   private confirmedEntry(record: BookingRecord, change: SeatChange) {

@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import { newId } from "../runtime/ids.js";
 import { createLogger } from "../runtime/logger.js";
 import type { OutboxEntry } from "../outbox/outbox.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ReservationUndoneSchema } from "../../gen/myevents/v1/domain_events_pb.js";
 import { Bookings, type EventLookup } from "./bookings.js";
 import { MemoryBookingRepository } from "./repository/memory.js";
 import { opKey, releaseMarker, reserveMarker, type BookingRecord, type BookingRepository } from "./repository/repository.js";
@@ -143,6 +145,17 @@ async function entries(s: Setup, bookingId: string, routingKey: "booking.confirm
   return all.filter((p) => p.docId === bookingId && p.entry.routingKey === routingKey);
 }
 
+/** The ReservationUndone events in the inventory's outbox, decoded. */
+async function undone(s: Setup) {
+  const all = await s.repo.outboxSources()[1]!.pending(10_000);
+  return all
+    .filter((p) => p.entry.routingKey === "booking.reservation_undone")
+    .map((p) => {
+      const { eventId, bookingId, seats, seatsAvailable, inventoryVersion } = fromBinary(ReservationUndoneSchema, p.entry.body);
+      return { docId: p.docId, messageId: p.entry.id, eventId, bookingId, seats, seatsAvailable, inventoryVersion: Number(inventoryVersion) };
+    });
+}
+
 async function inventory(s: Setup) {
   const inv = await s.repo.getInventory(s.eventId);
   if (!inv) throw new Error("no inventory");
@@ -225,6 +238,11 @@ describe("Bookings.recover()", () => {
     expect(await s.repo.getBooking(record.id)).toBeUndefined();
     expect((await inventory(s)).seatsAvailable).toBe(4);
     await expectConsistent(s);
+    // The seats came back without any booking message: ReservationUndone announces it.
+    const inv = await inventory(s);
+    expect(await undone(s)).toEqual([
+      { docId: s.eventId, messageId: expect.any(String), eventId: s.eventId, bookingId: record.id, seats: 3, seatsAvailable: 4, inventoryVersion: inv.version },
+    ]);
   });
 
   it("(b) PENDING, owner died before reserving: recovery reserves and confirms", async () => {
@@ -425,6 +443,8 @@ describe("Bookings.recover()", () => {
     expect((await inventory(s)).seatsAvailable).toBe(7);
     expect((await inventory(s)).markers).toEqual([]);
     await expectNotOversold(s);
+    // The owner's own undo is announced too, with the count after it.
+    expect((await undone(s)).map((u) => [u.bookingId, u.seats, u.seatsAvailable, u.inventoryVersion])).toEqual([[booking!.id, 3, 7, (await inventory(s)).version]]);
 
     s.clock.later();
     await s.bookings.recover();
@@ -452,6 +472,8 @@ describe("Bookings.recover()", () => {
     expect((await inventory(s)).seatsAvailable).toBe(7); // not 10: the owner's revert was a no-op
     await s.bookings.recover();
     await expectConsistent(s);
+    // One announcement, by the sweep; the owner's no-op revert announced nothing.
+    expect((await undone(s)).map((u) => [u.bookingId, u.seats, u.seatsAvailable])).toEqual([[(await owner).id, 3, 7]]);
   });
 
   it("(f) a stalled create owner, recovery cannot reserve a second time (sold out): the booking is dropped, never oversold", async () => {

@@ -1,10 +1,10 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { BookingCancelledSchema, BookingConfirmedSchema } from "../../gen/myevents/v1/domain_events_pb.js";
+import { BookingCancelledSchema, BookingConfirmedSchema, ReservationUndoneSchema } from "../../gen/myevents/v1/domain_events_pb.js";
 import type { IncomingMessage } from "../messaging/port.js";
 import type { EventRepository } from "./repository/repository.js";
 
 /** Routing keys the EventService consumes (its queue "myevents.events"). */
-export const EVENTS_ROUTING_KEYS = ["booking.confirmed", "booking.cancelled"];
+export const EVENTS_ROUTING_KEYS = ["booking.confirmed", "booking.cancelled", "booking.reservation_undone"];
 
 /**
  * Keeps Event.seats_available in step with the BookingService, which owns
@@ -16,6 +16,13 @@ export const EVENTS_ROUTING_KEYS = ["booking.confirmed", "booking.cancelled"];
  */
 export function eventsBookingHandler(repo: EventRepository) {
   return async (message: IncomingMessage): Promise<void> => {
+    if (message.routingKey === "booking.reservation_undone") {
+      // Seats given back by recovery: no booking changed, only the count.
+      const undone = fromBinary(ReservationUndoneSchema, message.body);
+      if (!undone.eventId) throw new Error(`${ReservationUndoneSchema.typeName} ${message.messageId} carries no event id`);
+      await repo.applySeats(undone.eventId, undone.seatsAvailable, Number(undone.inventoryVersion));
+      return;
+    }
     const schema = message.routingKey === "booking.confirmed" ? BookingConfirmedSchema : message.routingKey === "booking.cancelled" ? BookingCancelledSchema : undefined;
     if (!schema) throw new Error(`unexpected routing key ${message.routingKey}`);
     const change = fromBinary(schema, message.body);

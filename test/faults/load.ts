@@ -18,6 +18,8 @@ export interface BookingRequest {
   seats: number;
   /** The scenario running when the request started. */
   scenario: string;
+  /** When the request was first sent (Date.now()). */
+  startedAt: number;
   /** confirmed/rejected (sold out): a final answer; interrupted: still retrying when its budget ran out; failed: an undocumented code. */
   outcome: "pending" | "confirmed" | "rejected" | "interrupted" | "failed";
   bookingId?: string;
@@ -91,6 +93,7 @@ export class BookingLoad {
       eventId: event.id,
       seats,
       scenario: this.scenario,
+      startedAt: Date.now(),
       outcome: "pending",
       answers: new Set(),
     };

@@ -1,6 +1,7 @@
 // The mesh as separate processes, with the faults the suite injects: every
-// service and the gateway in its own `node --import tsx` process, FerretDB and
-// RabbitMQ each behind a TCP proxy the suite controls.
+// service (events, bookings, notifications) and the gateway in its own
+// `node --import tsx` process, FerretDB and RabbitMQ each behind a TCP proxy
+// the suite controls.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import net from "node:net";
@@ -18,14 +19,13 @@ import { sleep } from "../support/eventually.js";
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
-export type ServiceName = "events" | "bookings" | "gateway";
-export const SERVICE_NAMES: ServiceName[] = ["events", "bookings", "gateway"];
-// TODO(notifications): add "notifications" here (services/notifications/main.ts, a gRPC port
-// with grpc.health) once that service lands, and give the gateway NOTIFICATIONS_URL below.
+export type ServiceName = "events" | "bookings" | "notifications" | "gateway";
+export const SERVICE_NAMES: ServiceName[] = ["events", "bookings", "notifications", "gateway"];
 
 const ENTRY: Record<ServiceName, string> = {
   events: "services/events/main.ts",
   bookings: "services/bookings/main.ts",
+  notifications: "services/notifications/main.ts",
   gateway: "gateway/main.ts",
 };
 
@@ -182,6 +182,7 @@ export class Mesh {
     const ports = async () => [await freePort(), await freePort()] as const;
     const [eventsPort, eventsAdmin] = await ports();
     const [bookingsPort, bookingsAdmin] = await ports();
+    const [notificationsPort, notificationsAdmin] = await ports();
     const [gatewayPort, gatewayAdmin] = await ports();
     const common = {
       HOST: "127.0.0.1",
@@ -193,13 +194,14 @@ export class Mesh {
       BOOKINGS_DATABASE: databases.bookings,
       EVENTS_URL: `http://127.0.0.1:${eventsPort}`,
       BOOKINGS_URL: `http://127.0.0.1:${bookingsPort}`,
-      NOTIFICATIONS_URL: "none", // TODO(notifications): the notifications process's URL
+      NOTIFICATIONS_URL: `http://127.0.0.1:${notificationsPort}`,
       ...opts.env,
     };
     const log = (name: string) => join(opts.logDir, `${name}.log`);
     const processes = {
       events: new ServiceProcess("events", eventsPort, eventsAdmin, common, log("events")),
       bookings: new ServiceProcess("bookings", bookingsPort, bookingsAdmin, common, log("bookings")),
+      notifications: new ServiceProcess("notifications", notificationsPort, notificationsAdmin, common, log("notifications")),
       gateway: new ServiceProcess("gateway", gatewayPort, gatewayAdmin, common, log("gateway")),
     };
     const mesh = new Mesh(ferret, db, broker, opts.amqpUrl, processes, databases);
@@ -237,11 +239,16 @@ export class Mesh {
 
   async stop(): Promise<void> {
     // Gateway first, so that nothing calls a service that is going away.
-    for (const name of ["gateway", "bookings", "events"] as const) await this.processes[name].stop().catch(() => {});
+    for (const name of ["gateway", "notifications", "bookings", "events"] as const) await this.processes[name].stop().catch(() => {});
     await this.broker.close();
     await this.db.close();
     await this.ferret.stop();
   }
+}
+
+/** Makes Ctrl-C and SIGTERM run the exit hooks above (and FerretDB's), so nothing is left running. */
+export function exitOnInterrupt(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 }
 
 /**
@@ -250,11 +257,6 @@ export class Mesh {
  * (the processed-message counts below would be off). Falls back to
  * `amqpUrl` itself when rabbitmqctl is not available.
  */
-/** Makes Ctrl-C and SIGTERM run the exit hooks above (and FerretDB's), so nothing is left running. */
-export function exitOnInterrupt(): void {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
-}
-
 export async function isolatedAmqpUrl(amqpUrl: string): Promise<{ url: string; isolated: boolean }> {
   const url = new URL(amqpUrl);
   const base = decodeURIComponent(url.pathname.slice(1)) || "myevents";
@@ -272,11 +274,4 @@ export async function isolatedAmqpUrl(amqpUrl: string): Promise<{ url: string; i
 export async function deleteVhost(amqpUrl: string): Promise<void> {
   const vhost = decodeURIComponent(new URL(amqpUrl).pathname.slice(1));
   await run("rabbitmqctl", ["delete_vhost", vhost]).catch(() => {});
-}
-
-/** A real broker restart: the RabbitMQ application stops and starts again (every client is cut). */
-export async function restartBroker(downMs: number): Promise<void> {
-  await run("rabbitmqctl", ["stop_app"], { timeout: 60_000 });
-  await sleep(downMs);
-  await run("rabbitmqctl", ["start_app"], { timeout: 120_000 });
 }

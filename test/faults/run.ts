@@ -5,8 +5,12 @@
 //   npm run test:faults -- [--scenarios a,b,...] [--fault-seconds 5] [--db-outage-seconds 10]
 //                          [--steady-seconds 4] [--concurrency 6] [--no-broker-restart]
 //
-// The broker restart restarts the machine's RabbitMQ (stop_app/start_app);
-// --no-broker-restart (or FAULTS_BROKER_RESTART=0) leaves it out.
+// With broker-restart among the scenarios (the default), the mesh runs on a
+// RabbitMQ node of the suite's own (test/faults/broker.ts), which the
+// scenario restarts; the machine's broker is never touched. That needs the
+// rabbitmq-server package's scripts; --no-broker-restart (or
+// FAULTS_BROKER_RESTART=0) leaves the scenario out and uses a vhost of the
+// machine's broker instead.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,7 +38,7 @@ const scenarios = values.scenarios
 const logDir = join(tmpdir(), `myevents-faults-${Date.now()}`);
 const started = new Date();
 console.log(`fault suite: ${scenarios.join(", ")}; process logs in ${logDir}`);
-const { figures, isolatedVhost } = await runFaultSuite({
+const { figures, isolatedVhost, privateBroker } = await runFaultSuite({
   amqpUrl: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
   logDir,
   scenarios,
@@ -44,7 +48,7 @@ const { figures, isolatedVhost } = await runFaultSuite({
   concurrency: Number(values.concurrency),
   log: (line) => console.log(line),
 });
-const result = { started: started.toISOString(), finished: new Date().toISOString(), node: process.version, isolatedVhost, scenarios: figures };
+const result = { started: started.toISOString(), finished: new Date().toISOString(), node: process.version, isolatedVhost, privateBroker, scenarios: figures };
 mkdirSync(values.out, { recursive: true });
 const stamp = started.toISOString().replace(/[:.]/g, "-");
 writeFileSync(join(values.out, `faults-${stamp}.json`), `${JSON.stringify(result, null, 2)}\n`);

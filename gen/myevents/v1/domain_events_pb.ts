@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file myevents/v1/domain_events.proto.
  */
 export const file_myevents_v1_domain_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9teWV2ZW50cy92MS9kb21haW5fZXZlbnRzLnByb3RvEgtteWV2ZW50cy52MSJ3Cg9Mb2NhdGlvbkNyZWF0ZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCGxvY2F0aW9uGAMgASgLMhUubXlldmVudHMudjEuTG9jYXRpb24ibgoMRXZlbnRDcmVhdGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgVldmVudBgDIAEoCzISLm15ZXZlbnRzLnYxLkV2ZW50Im8KDkV2ZW50Q2FuY2VsbGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghldmVudF9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkiqgEKEEJvb2tpbmdDb25maXJtZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKB2Jvb2tpbmcYAyABKAsyFC5teWV2ZW50cy52MS5Cb29raW5nEhcKD3NlYXRzX2F2YWlsYWJsZRgEIAEoBRIZChFpbnZlbnRvcnlfdmVyc2lvbhgFIAEoAyKqAQoQQm9va2luZ0NhbmNlbGxlZBIKCgJpZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoHYm9va2luZxgDIAEoCzIULm15ZXZlbnRzLnYxLkJvb2tpbmcSFwoPc2VhdHNfYXZhaWxhYmxlGAQgASgFEhkKEWludmVudG9yeV92ZXJzaW9uGAUgASgDYgZwcm90bzM", [file_google_protobuf_timestamp, file_myevents_v1_booking, file_myevents_v1_event, file_myevents_v1_location]);
+  fileDesc("Ch9teWV2ZW50cy92MS9kb21haW5fZXZlbnRzLnByb3RvEgtteWV2ZW50cy52MSJ3Cg9Mb2NhdGlvbkNyZWF0ZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKCGxvY2F0aW9uGAMgASgLMhUubXlldmVudHMudjEuTG9jYXRpb24ibgoMRXZlbnRDcmVhdGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgVldmVudBgDIAEoCzISLm15ZXZlbnRzLnYxLkV2ZW50Im8KDkV2ZW50Q2FuY2VsbGVkEgoKAmlkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghldmVudF9pZBgDIAEoCRIOCgZyZWFzb24YBCABKAkiqgEKEEJvb2tpbmdDb25maXJtZWQSCgoCaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKB2Jvb2tpbmcYAyABKAsyFC5teWV2ZW50cy52MS5Cb29raW5nEhcKD3NlYXRzX2F2YWlsYWJsZRgEIAEoBRIZChFpbnZlbnRvcnlfdmVyc2lvbhgFIAEoAyKqAQoQQm9va2luZ0NhbmNlbGxlZBIKCgJpZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoHYm9va2luZxgDIAEoCzIULm15ZXZlbnRzLnYxLkJvb2tpbmcSFwoPc2VhdHNfYXZhaWxhYmxlGAQgASgFEhkKEWludmVudG9yeV92ZXJzaW9uGAUgASgDIrkBChFSZXNlcnZhdGlvblVuZG9uZRIKCgJpZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIZXZlbnRfaWQYAyABKAkSEgoKYm9va2luZ19pZBgEIAEoCRINCgVzZWF0cxgFIAEoBRIXCg9zZWF0c19hdmFpbGFibGUYBiABKAUSGQoRaW52ZW50b3J5X3ZlcnNpb24YByABKANiBnByb3RvMw", [file_google_protobuf_timestamp, file_myevents_v1_booking, file_myevents_v1_event, file_myevents_v1_location]);
 
 /**
  * Routing key "location.created".
@@ -198,4 +198,65 @@ export type BookingCancelled = Message<"myevents.v1.BookingCancelled"> & {
  */
 export const BookingCancelledSchema: GenMessage<BookingCancelled> = /*@__PURE__*/
   messageDesc(file_myevents_v1_domain_events, 4);
+
+/**
+ * Routing key "booking.reservation_undone". Recovery (or an owner that lost
+ * its operation to recovery) gave back the seats of a reservation that never
+ * became a confirmed booking: no booking was confirmed, but the event's seat
+ * count changed, and copies of it (the EventService's seats_available) must
+ * follow. Apply by inventory_version like BookingConfirmed.
+ *
+ * @generated from message myevents.v1.ReservationUndone
+ */
+export type ReservationUndone = Message<"myevents.v1.ReservationUndone"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 2;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string event_id = 3;
+   */
+  eventId: string;
+
+  /**
+   * The booking whose reservation was undone (it is not CONFIRMED by that reservation).
+   *
+   * @generated from field: string booking_id = 4;
+   */
+  bookingId: string;
+
+  /**
+   * Seats given back to the event.
+   *
+   * @generated from field: int32 seats = 5;
+   */
+  seats: number;
+
+  /**
+   * Seats left for the event right after the undo.
+   *
+   * @generated from field: int32 seats_available = 6;
+   */
+  seatsAvailable: number;
+
+  /**
+   * See BookingConfirmed.inventory_version.
+   *
+   * @generated from field: int64 inventory_version = 7;
+   */
+  inventoryVersion: bigint;
+};
+
+/**
+ * Describes the message myevents.v1.ReservationUndone.
+ * Use `create(ReservationUndoneSchema)` to create a new message.
+ */
+export const ReservationUndoneSchema: GenMessage<ReservationUndone> = /*@__PURE__*/
+  messageDesc(file_myevents_v1_domain_events, 5);
 

@@ -25,6 +25,8 @@ export class MemoryBookingRepository implements BookingRepository {
   /** (userId, requestId) -> booking id: the Mongo adapter's unique index. */
   private readonly byRequest = new Map<string, string>();
   private readonly outbox = new MemoryOutbox("bookings");
+  /** Domain events of inventory changes that no booking announces (ReservationUndone). */
+  private readonly inventoryOutbox = new MemoryOutbox("inventory");
 
   // --- seat inventory ---
 
@@ -74,12 +76,15 @@ export class MemoryBookingRepository implements BookingRepository {
     return { ...seatChange(inv), fresh: true };
   }
 
-  async revertSeats(eventId: string, marker: string, seatsToAdd: number): Promise<void> {
+  async revertSeats(eventId: string, marker: string, seatsToAdd: number, announce?: (change: SeatChange) => OutboxEntry): Promise<SeatChange | undefined> {
     checkDelta(seatsToAdd);
     const inv = this.inventories.get(eventId);
-    if (!inv?.markers.includes(marker)) return;
+    if (!inv?.markers.includes(marker)) return undefined;
     addClamped(inv, seatsToAdd);
     inv.markers = inv.markers.filter((m) => m !== marker);
+    const change = seatChange(inv);
+    if (announce) this.inventoryOutbox.add(eventId, copyEntry(announce(change)));
+    return change;
   }
 
   async listMarked(limit: number): Promise<Inventory[]> {
@@ -175,7 +180,7 @@ export class MemoryBookingRepository implements BookingRepository {
   }
 
   outboxSources(): OutboxSource[] {
-    return [this.outbox];
+    return [this.outbox, this.inventoryOutbox];
   }
 
   async ping(): Promise<void> {}

@@ -27,6 +27,8 @@ export interface InventoryDoc {
   open: boolean;
   version: number;
   markers?: string[];
+  /** Pending domain events of inventory changes that no booking announces (ReservationUndone). */
+  outbox?: StoredEntry[];
 }
 
 /** A `bookings` document: `_id` is the booking id; `outbox` holds its pending domain events. */
@@ -62,6 +64,8 @@ export class MongoBookingRepository implements BookingRepository {
   private readonly inventoryLock: DocumentLock = documentLock();
   private readonly bookingLock: DocumentLock = documentLock();
   private readonly outbox: MongoOutboxSource;
+  /** ReservationUndone entries live on the inventory document that changed (see revertSeats). */
+  private readonly inventoryOutbox: MongoOutboxSource;
   /** Whether the server is FerretDB (asked once; see updateWhere). */
   private ferret: Promise<boolean> | undefined;
 
@@ -76,9 +80,10 @@ export class MongoBookingRepository implements BookingRepository {
   ) {
     this.inventory = database.collection<InventoryDoc>("inventory");
     this.bookings = database.collection<BookingDoc>("bookings");
-    // The relay learns of new entries from transition(), so it queries the
-    // whole collection only every OUTBOX_SCAN_INTERVAL_MS (see scanIntervalMs).
+    // The relay learns of new entries from the writes (noteWritten), so it
+    // queries a whole collection only every OUTBOX_SCAN_INTERVAL_MS (see scanIntervalMs).
     this.outbox = mongoOutboxSource(this.bookings, "bookings", { lock: this.bookingLock, scanIntervalMs: OUTBOX_SCAN_INTERVAL_MS });
+    this.inventoryOutbox = mongoOutboxSource(this.inventory, "inventory", { lock: this.inventoryLock, scanIntervalMs: OUTBOX_SCAN_INTERVAL_MS });
   }
 
   /**
@@ -99,6 +104,7 @@ export class MongoBookingRepository implements BookingRepository {
     await this.bookings.createIndex({ eventId: 1, state: 1 }, { name: "eventId_state" });
     await this.bookings.createIndex({ state: 1, updatedAt: 1 }, { name: "state_updatedAt" });
     await ensureOutboxIndex(this.bookings);
+    await ensureOutboxIndex(this.inventory);
   }
 
   // --- seat inventory ---
@@ -174,9 +180,10 @@ export class MongoBookingRepository implements BookingRepository {
     });
   }
 
-  async revertSeats(eventId: string, marker: string, seatsToAdd: number): Promise<void> {
+  async revertSeats(eventId: string, marker: string, seatsToAdd: number, announce?: (change: SeatChange) => OutboxEntry): Promise<SeatChange | undefined> {
     checkDelta(seatsToAdd);
-    await this.inventoryLock(eventId, () => this.addSeats(eventId, seatsToAdd, marker, true));
+    const r = await this.inventoryLock(eventId, () => this.addSeats(eventId, seatsToAdd, marker, true, announce));
+    return r?.applied ? seatChange(r.doc) : undefined;
   }
 
   async listMarked(limit: number): Promise<Inventory[]> {
@@ -288,7 +295,7 @@ export class MongoBookingRepository implements BookingRepository {
   }
 
   outboxSources(): OutboxSource[] {
-    return [this.outbox];
+    return [this.outbox, this.inventoryOutbox];
   }
 
   async ping(): Promise<void> {
@@ -318,6 +325,7 @@ export class MongoBookingRepository implements BookingRepository {
     delta: number,
     marker: string,
     withMarker: boolean,
+    announce?: (change: SeatChange) => OutboxEntry,
   ): Promise<{ doc: InventoryDoc; applied: boolean } | undefined> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const inv = await this.inventory.findOne({ _id: eventId });
@@ -327,6 +335,9 @@ export class MongoBookingRepository implements BookingRepository {
       const up = delta >= 0;
       const last = up ? capacity - delta : -delta; // the last count from which delta stays within bounds
       const within = up ? seatsAvailable <= last : seatsAvailable >= last;
+      // The count and version this update leads to, for the event announcing it.
+      const after = { seatsAvailable: within ? seatsAvailable + delta : up ? capacity : 0, version: inv.version + 1 };
+      const entry = announce?.(after);
       const doc = await this.inventory.findOneAndUpdate(
         {
           _id: eventId,
@@ -338,10 +349,15 @@ export class MongoBookingRepository implements BookingRepository {
         {
           ...(within ? { $inc: { seatsAvailable: delta, version: 1 } } : { $set: { seatsAvailable: up ? capacity : 0 }, $inc: { version: 1 } }),
           ...(withMarker ? { $pull: { markers: marker } } : { $push: { markers: marker } }),
+          ...(entry ? { $push: { ...(withMarker ? {} : { markers: marker }), outbox: toStoredEntry(entry) } } : {}),
         },
         { returnDocument: "after" },
       );
-      if (doc) return { doc, applied: true };
+      if (doc) {
+        const stored = entry && doc.outbox?.find((e) => e.id === entry.id);
+        if (stored) this.inventoryOutbox.noteWritten(eventId, stored);
+        return { doc, applied: true };
+      }
       // Another process changed the inventory since the read: look again.
     }
     throw new Error(`inventory ${eventId} kept changing, try again`);
@@ -407,7 +423,7 @@ export class MongoBookingRepository implements BookingRepository {
   }
 }
 
-/** How often the outbox relay queries the whole bookings collection for entries it was not told about. */
+/** How often the outbox relay queries a whole collection (bookings, inventory) for entries it was not told about. */
 const OUTBOX_SCAN_INTERVAL_MS = 2_000;
 
 /** To a final state; the operation is over, so nobody owns it any more. */

@@ -239,6 +239,27 @@ export function describeBookingRepositoryContract(
         expect(await repo.getInventory(eventId)).toMatchObject({ seatsAvailable: 6, version: 3, markers: [reserveMarker(b)] });
       });
 
+      it("stores the announcing entry in the inventory's outbox by the same update, with the count after it; none when not applied", async () => {
+        const eventId = newId();
+        const b = newId();
+        await repo.ensureInventory(eventId, 10);
+        await repo.reserveSeats(eventId, b, 3);
+        const seen: Array<{ seatsAvailable: number; version: number }> = [];
+        const announced = entry({ routingKey: "booking.reservation_undone" });
+        const change = await repo.revertSeats(eventId, reserveMarker(b), 3, (c) => (seen.push(c), announced));
+        expect(change).toMatchObject({ seatsAvailable: 10, version: 2 });
+        expect(seen).toEqual([{ seatsAvailable: 10, version: 2 }]);
+        const inventoryOutbox = repo.outboxSources().find((o) => o.name === "inventory")!;
+        const pending = await inventoryOutbox.pending(10);
+        expect(pending.map((p) => ({ docId: p.docId, ...plain(p.entry) }))).toEqual([{ docId: eventId, ...plain(announced) }]);
+        // Applied once: a repeat finds no marker, changes nothing and announces nothing.
+        expect(await repo.revertSeats(eventId, reserveMarker(b), 3, () => entry({ routingKey: "booking.reservation_undone" }))).toBeUndefined();
+        expect(await inventoryOutbox.pending(10)).toHaveLength(1);
+        await inventoryOutbox.markSent(eventId, announced.id);
+        expect(await inventoryOutbox.pending(10)).toEqual([]);
+        expect(await repo.getInventory(eventId)).toMatchObject({ seatsAvailable: 10, version: 2, markers: [] });
+      });
+
       it("concurrent reverts apply once", async () => {
         const eventId = newId();
         const b = newId();

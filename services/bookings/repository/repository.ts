@@ -57,9 +57,12 @@ export interface BookingRepository {
   /**
    * Undoes a reserve (delta = -seats taken → gives them back) or a release
    * (takes them again) in one update, only while `marker` is present, and
-   * removes the marker. No-op when the marker is absent.
+   * removes the marker. No-op when the marker is absent. `announce`
+   * makes the domain event of the change (it gets the count and version
+   * after it), stored in the inventory's outbox by the same update.
+   * Returns the change, or undefined when it was not applied.
    */
-  revertSeats(eventId: string, marker: string, seatsToAdd: number): Promise<void>;
+  revertSeats(eventId: string, marker: string, seatsToAdd: number, announce?: (change: SeatChange) => OutboxEntry): Promise<SeatChange | undefined>;
   /** Inventories that hold markers (for recovery of abandoned operations). */
   listMarked(limit: number): Promise<Inventory[]>;
   /** Whether the inventory holds the marker (e.g. "reserve:<bookingId>"). */
