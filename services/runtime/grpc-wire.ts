@@ -66,9 +66,9 @@ class Http2RequestHeaders extends FetchHeaders {
     const raw = this.#raw;
     if (raw === undefined) return super.get(name);
     const key = name.toLowerCase();
-    if (key.charCodeAt(0) === 58 /* ":" */) return null;
-    const value = raw[key];
-    if (value === undefined) return null;
+    const value = key.charCodeAt(0) === 58 /* ":" */ ? undefined : raw[key];
+    // Not there: the (still empty) Headers answers null, or throws for a name that is invalid.
+    if (value === undefined) return super.get(name);
     return trimHttpWhitespace(typeof value === "string" ? value : value.join(", "));
   }
 
