@@ -14,13 +14,23 @@ const gatewaySide = process.argv.includes("--gateway");
 const gatewayProtocol = process.argv.includes("--grpc-web") ? "grpc-web" : "connect-json";
 const dir = `${ROOT}bench/results/profile`;
 rmSync(dir, { recursive: true, force: true });
-const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) };
-// The seed's admin token and the servers share one secret for this run, as in run.ts.
-env.JWT_SECRET = randomBytes(32).toString("base64url");
+// One HS256 secret for the run, as in run.ts: the server verifies, the seeding client signs.
+const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), ADMIN_PORT: String(await freePort()), JWT_SECRET: randomBytes(32).toString("base64url") };
 for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
 const profiled = ["--cpu-prof", "--cpu-prof-dir", dir];
-const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "ipc"): ChildProcess =>
-  spawn(process.execPath, args, { cwd: ROOT, env: { ...env, ...extra }, stdio: stdio === "ipc" ? ["ignore", "ignore", "inherit", "ipc"] : ["ignore", "ignore", "inherit"] });
+const children: ChildProcess[] = [];
+const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "ipc"): ChildProcess => {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, ...extra }, stdio: stdio === "ipc" ? ["ignore", "ignore", "inherit", "ipc"] : ["ignore", "ignore", "inherit"] });
+  children.push(child);
+  // A child that fails would leave this script waiting for its message forever.
+  child.once("exit", (code) => {
+    if (code === 0 || code === null) return;
+    console.error(`${args.at(-1)} exited with ${code}`);
+    for (const c of children) c.kill();
+    process.exit(1);
+  });
+  return child;
+};
 
 const server = run([...(gatewaySide ? [] : profiled), "dist/bench/servers/events.js"], {});
 const [ready] = (await once(server, "message")) as [{ port: number }];

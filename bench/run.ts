@@ -109,12 +109,12 @@ async function untilServing(port: number, deadlineMs: number): Promise<void> {
 }
 
 /** Polls an HTTP URL until it answers 200 (the gateway's /readyz). */
-async function untilReady(url: string, deadlineMs: number): Promise<void> {
+async function untilReady(url: string, deadlineMs: number, everyMs = 20): Promise<void> {
   const end = performance.now() + deadlineMs;
   while (performance.now() < end) {
     const ok = await fetch(url).then((r) => r.ok, () => false);
     if (ok) return;
-    await sleep(20);
+    await sleep(everyMs);
   }
   throw new Error(`${url} not ready within ${deadlineMs} ms`);
 }
@@ -221,10 +221,19 @@ async function scenarioAB() {
 
 // ---------------------------------------------------------------- scenario (e)
 
-/** What is cold-started: each service as the start scripts run it (dist/), and events under tsx for comparison. */
+/**
+ * What is cold-started: every process of the mesh as the start scripts run
+ * it (dist/), and events under tsx for comparison. The services are ready
+ * at their first SERVING health answer; the gateway, which serves no
+ * grpc.health of its own, when its /readyz answers 200 (no upstreams
+ * configured, so that only its own start is measured).
+ */
+const NO_UPSTREAMS = { EVENTS_URL: "none", BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", WEB_ROOT: "/nonexistent" };
 const COLD = [
   { name: "events", script: "services/events/main.ts", viaTsx: false },
   { name: "bookings", script: "services/bookings/main.ts", viaTsx: false },
+  { name: "notifications", script: "services/notifications/main.ts", viaTsx: false },
+  { name: "gateway", script: "gateway/main.ts", viaTsx: false, env: NO_UPSTREAMS, readyz: true },
   { name: "events (tsx)", script: "services/events/main.ts", viaTsx: true },
 ] as const;
 type ColdName = (typeof COLD)[number]["name"];
@@ -240,12 +249,15 @@ async function scenarioE() {
   const runs: RunE[] = [];
   for (let round = 0; round < COLD_RUNS; round++) {
     const order = COLD.map((_, i) => COLD[(i + round) % COLD.length]!);
-    for (const { name, script, viaTsx } of order) {
+    for (const cold of order) {
+      const { name, script, viaTsx } = cold;
       const port = await freePort();
       const adminPort = await freePort();
       const t0 = performance.now();
-      const child = start(script, { PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info" }, { viaTsx, stdio: "none" });
-      await untilServing(port, 30_000);
+      const env = { PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info", ...("env" in cold ? cold.env : {}) };
+      const child = start(script, env, { viaTsx, stdio: "none" });
+      if ("readyz" in cold) await untilReady(`http://127.0.0.1:${adminPort}/readyz`, 30_000, 10);
+      else await untilServing(port, 30_000);
       const msToServing = performance.now() - t0;
       const rssAtServing = rssOf(child.pid!);
       await sleep(1_000);
@@ -365,8 +377,9 @@ ${c.markdown}
 ${d ? `\n${d.markdown}\n` : ""}
 ## (e) Cold start to SERVING
 
-\`node dist/services/<svc>/main.js\` (as \`npm run start:<svc>\`), and events under \`tsx\` for comparison; embedded defaults (no
-MONGODB_URL/AMQP_URL); from spawn to the first SERVING answer of \`grpc.health.v1.Health/Check\` (polled every 10 ms);
+\`node dist/services/<svc>/main.js\` and \`node dist/gateway/main.js\` (as \`npm run start:<svc>\`), and events under \`tsx\` for comparison;
+embedded defaults (no MONGODB_URL/AMQP_URL; the gateway without upstreams); from spawn to the first SERVING answer of
+\`grpc.health.v1.Health/Check\` (the gateway: its admin port's \`/readyz\` answering 200), polled every 10 ms;
 ${COLD_RUNS} runs each, rotating; medians.
 
 | service | ms to SERVING | RSS 1 s after SERVING | runs (ms) |

@@ -13,7 +13,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "./grpc-wire.js";
+import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, http2RequestHeaders } from "./grpc-wire.js";
 import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
 
 /**
@@ -192,7 +192,14 @@ class UnaryCall {
       // Bytes that are not the request message are the caller's mistake (connect-go says so too).
       return this.fail(new ConnectError(notAMessage(this.target.method.input, err), Code.InvalidArgument));
     }
-    this.invoke(message).then(
+    let answer: Promise<UnaryResponse>;
+    try {
+      answer = this.invoke(message);
+    } catch (err) {
+      // An interceptor or handler that throws before returning its promise.
+      answer = Promise.reject(err);
+    }
+    answer.then(
       (res) => this.respond(res),
       (err: unknown) => this.fail(err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err)),
     );
@@ -243,14 +250,16 @@ class UnaryCall {
       method,
       requestMethod: "POST",
       url: `http://${authority}${this.headers[":path"]}`,
-      header: webHeaders(this.headers),
+      header: http2RequestHeaders(this.headers),
       contextValues: createContextValues(),
       message: message as UnaryRequest["message"],
       get signal() {
         return call.signal;
       },
     };
-    const handler = async (r: UnaryRequest): Promise<UnaryResponse> => {
+    // Not async: each promise costs twice over while AsyncLocalStorage
+    // (the trace context) tracks promises; the handler's own is enough.
+    const handler = (r: UnaryRequest): Promise<UnaryResponse> => {
       const ctx: HandlerContext = {
         method,
         service: r.service,
@@ -270,7 +279,10 @@ class UnaryCall {
           return (responseTrailer ??= new Headers());
         },
       };
-      const out = await impl(r.message, ctx);
+      const out = impl(r.message, ctx);
+      return isThenable(out) ? Promise.resolve(out).then(response) : Promise.resolve(response(out));
+    };
+    const response = (out: unknown): UnaryResponse => {
       const res: LazyResponse = {
         stream: false,
         service,
@@ -349,3 +361,7 @@ function copyInto(target: http2.OutgoingHttpHeaders, from: Headers) {
 }
 
 function ignore() {}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
+}

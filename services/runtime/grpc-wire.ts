@@ -25,3 +25,123 @@ export function webHeaders(raw: http2.IncomingHttpHeaders): Headers {
   }
   return header;
 }
+
+/** Headers' methods, declared as methods so that a subclass can override them (undici types them as properties). */
+interface HeaderMethods {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  set(name: string, value: string): void;
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  getSetCookie(): string[];
+  forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  entries(): IterableIterator<[string, string]>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+}
+const FetchHeaders = Headers as unknown as new () => HeaderMethods;
+
+/**
+ * An HTTP/2 request's headers as fetch Headers, read straight from Node's
+ * header object: building a real Headers validates and copies every header
+ * (a cost on every call), while a handler or interceptor usually reads two
+ * or three of them. The first change or iteration copies them into the
+ * Headers this object is (so it stays a real Headers, `instanceof`
+ * included), and from then on it behaves exactly as one.
+ */
+export function http2RequestHeaders(raw: http2.IncomingHttpHeaders): Headers {
+  return new Http2RequestHeaders(raw) as unknown as Headers;
+}
+
+class Http2RequestHeaders extends FetchHeaders {
+  #raw: http2.IncomingHttpHeaders | undefined;
+
+  constructor(raw: http2.IncomingHttpHeaders) {
+    super();
+    this.#raw = raw;
+  }
+
+  override get(name: string): string | null {
+    const raw = this.#raw;
+    if (raw === undefined) return super.get(name);
+    const key = name.toLowerCase();
+    const value = key.charCodeAt(0) === 58 /* ":" */ ? undefined : raw[key];
+    // Not there: the (still empty) Headers answers null, or throws for a name that is invalid.
+    if (value === undefined) return super.get(name);
+    return trimHttpWhitespace(typeof value === "string" ? value : value.join(", "));
+  }
+
+  override has(name: string): boolean {
+    return this.#raw === undefined ? super.has(name) : this.get(name) !== null;
+  }
+
+  override set(name: string, value: string): void {
+    this.#copy();
+    super.set(name, value);
+  }
+
+  override append(name: string, value: string): void {
+    this.#copy();
+    super.append(name, value);
+  }
+
+  override delete(name: string): void {
+    this.#copy();
+    super.delete(name);
+  }
+
+  override getSetCookie(): string[] {
+    this.#copy();
+    return super.getSetCookie();
+  }
+
+  override forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+    this.#copy();
+    super.forEach(callback, thisArg);
+  }
+
+  override keys(): IterableIterator<string> {
+    this.#copy();
+    return super.keys();
+  }
+
+  override values(): IterableIterator<string> {
+    this.#copy();
+    return super.values();
+  }
+
+  override entries(): IterableIterator<[string, string]> {
+    this.#copy();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): IterableIterator<[string, string]> {
+    this.#copy();
+    return super[Symbol.iterator]();
+  }
+
+  /** From here on the headers live in the Headers this object is. */
+  #copy(): void {
+    const raw = this.#raw;
+    if (raw === undefined) return;
+    this.#raw = undefined;
+    for (const key in raw) {
+      if (key.charCodeAt(0) === 58 /* ":" */) continue;
+      const value = raw[key];
+      if (typeof value === "string") super.append(key, value);
+      else if (Array.isArray(value)) for (const v of value) super.append(key, v);
+    }
+  }
+}
+
+/** What Headers does to a value: leading and trailing HTTP whitespace go. */
+function trimHttpWhitespace(value: string): string {
+  const n = value.length;
+  if (n === 0 || (!isHttpWhitespace(value.charCodeAt(0)) && !isHttpWhitespace(value.charCodeAt(n - 1)))) return value;
+  return value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+}
+
+function isHttpWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}

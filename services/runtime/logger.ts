@@ -29,7 +29,7 @@ export function createLogger(
   const min = SEVERITY[level];
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (SEVERITY[lvl] < min) return;
-    const entry = { time: new Date().toISOString(), level: lvl, ...base, ...activeTraceIds(), msg, ...fields };
+    const entry = { time: isoNow(), level: lvl, ...base, ...activeTraceIds(), msg, ...fields };
     // A replacer makes JSON.stringify call back for every key; most lines
     // (one per RPC) hold only plain values and do not need it.
     write(JSON.stringify(entry, plain(fields) ? undefined : errorReplacer) + "\n");
@@ -42,6 +42,18 @@ export function createLogger(
     child: (fields) => createLogger(level, { ...base, ...fields }, write),
     enabled: (lvl) => SEVERITY[lvl] >= min,
   };
+}
+
+// Under load several lines share a millisecond (one per RPC): format it once.
+let isoMs = -1;
+let iso = "";
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    iso = new Date(now).toISOString();
+  }
+  return iso;
 }
 
 function plain(fields: LogFields | undefined): boolean {

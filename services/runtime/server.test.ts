@@ -17,10 +17,11 @@ import { asAdmin, TEST_AUTH_ENV } from "./auth/testing.js";
 
 
 /** A memory store whose GetEvent takes `delayMs`, to have calls in flight. */
-function slowRepo(delayMs: number) {
+function slowRepo(delayMs: number, onCall?: () => void) {
   const repo = new MemoryEventRepository();
   const getEvent = repo.getEvent.bind(repo);
   repo.getEvent = async (id) => {
+    onCall?.();
     await sleep(delayMs);
     return getEvent(id);
   };
@@ -33,7 +34,7 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function start(opts: { delayMs?: number; env?: Record<string, string>; dependencyUp?: () => boolean; lines?: string[] } = {}) {
+async function start(opts: { delayMs?: number; onCall?: () => void; env?: Record<string, string>; dependencyUp?: () => boolean; lines?: string[] } = {}) {
   const env = new EnvReader({ PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1", HEALTH_CHECK_INTERVAL_MS: "100", ...TEST_AUTH_ENV, ...opts.env });
   const config = readRuntimeConfig(env, { port: 0, adminPort: 0 });
   env.done();
@@ -42,7 +43,7 @@ async function start(opts: { delayMs?: number; env?: Record<string, string>; dep
     name: "test",
     config,
     logger: createLogger("info", { service: "test" }, (line) => lines.push(line)),
-    services: [serve(EventService, eventService(slowRepo(opts.delayMs ?? 0)))],
+    services: [serve(EventService, eventService(slowRepo(opts.delayMs ?? 0, opts.onCall)))],
     dependencies: opts.dependencyUp
       ? [{ name: "db", check: async () => { if (!opts.dependencyUp!()) throw new Error("db down"); } }]
       : [],
@@ -126,9 +127,12 @@ describe("runtime", () => {
   });
 
   it("drains on shutdown: NOT_SERVING at once, in-flight calls finish, new connections refused", async () => {
-    const { service, events, health } = await start({ delayMs: 600 });
+    let handlerRuns!: () => void;
+    const handlerStarted = new Promise<void>((resolve) => (handlerRuns = resolve));
+    const { service, events, health } = await start({ delayMs: 600, onCall: () => handlerRuns() });
     const inFlight = codeOf(events.getEvent({ id: "slow" }));
-    await sleep(100);
+    // In flight for sure (a fixed wait can end before a loaded machine even connected).
+    await handlerStarted;
     const stopped = service.shutdown();
     expect(service.health.isServing).toBe(false);
     expect(await inFlight).toBe(Code.NotFound); // the handler ran to completion

@@ -14,7 +14,7 @@ import { authInterceptor } from "./auth/interceptor.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { observabilityInterceptor } from "./interceptors/observability.js";
-import { validationInterceptor } from "./interceptors/validation.js";
+import { requestValidation } from "./interceptors/validation.js";
 import type { Logger } from "./logger.js";
 import { reflectionServices } from "./reflection.js";
 
@@ -83,6 +83,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     ...reflectionServices([...served, Health]),
   ];
 
+  const validation = requestValidation(served);
   // The first interceptor is the outermost: logs and metrics see the code
   // that the errors interceptor settled on.
   const interceptors = [
@@ -90,7 +91,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     errorsInterceptor(),
     authInterceptor(createTokenVerifier(config.auth, logger)),
     undecodableInterceptor(),
-    validationInterceptor(served),
+    validation.interceptor,
     ...(opts.interceptors ?? []),
   ];
   // Unary gRPC calls skip connect-node (see grpc-unary.ts) but run the same interceptors and handlers.
@@ -113,6 +114,10 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
   const [port] = await Promise.all([server.listen(config.port, config.host), once(admin, "listening")]);
   const adminPort = (admin.address() as { port: number }).port;
   logger.info("serving", { port, admin_port: adminPort, services: served.map((s) => s.typeName), serving: health.isServing });
+  // Listening first: compiling the contracts' rules would hold back SERVING.
+  void validation.warmUp().then((broken) => {
+    for (const [type, error] of broken) logger.error("validation rules cannot be evaluated", { type, error });
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>

@@ -1,4 +1,5 @@
 import { AsyncResource } from "node:async_hooks";
+import { randomFillSync } from "node:crypto";
 import {
   ROOT_CONTEXT,
   TraceFlags,
@@ -96,15 +97,21 @@ const idsOnlyTracer: Tracer = {
   },
 } as Tracer;
 
-// Math.random is what the OpenTelemetry SDK uses for ids too: unique enough
-// for trace ids, and far cheaper per call than crypto.
-const HEX = "0123456789abcdef";
-function randomHex(bytes: number): string {
-  let out = "";
-  for (let i = 0; i < bytes * 2; i++) out += HEX[(Math.random() * 16) | 0];
+// Random bytes are drawn from crypto 8 KiB at a time and cut into ids:
+// cheaper per span than building hex from Math.random (what the
+// OpenTelemetry SDK does), and unpredictable.
+const randomPool = Buffer.allocUnsafe(8192);
+let randomAt = randomPool.length;
+function randomHex(bytes: 8 | 16): string {
+  if (randomAt + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  const out = randomPool.toString("hex", randomAt, (randomAt += bytes));
   // All zeros is invalid in W3C trace context.
-  return /^0+$/.test(out) ? randomHex(bytes) : out;
+  return out === ZEROS[bytes] ? randomHex(bytes) : out;
 }
+const ZEROS = { 8: "0".repeat(16), 16: "0".repeat(32) };
 
 /** Reads trace headers from fetch-style Headers (Connect request headers). */
 export const headersGetter: TextMapGetter<Headers> = {

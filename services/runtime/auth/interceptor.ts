@@ -1,8 +1,9 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { callerKey, rolesKey } from "../identity.js";
-import { accessOf } from "./policy.js";
+import { accessOf, type Access } from "./policy.js";
 import { runWithCallerCredentials } from "./propagation.js";
-import { ADMIN_ROLE, unauthenticated, type TokenVerifier } from "./tokens.js";
+import { ADMIN_ROLE, unauthenticated, type Principal, type TokenVerifier } from "./tokens.js";
 
 export const AUTHORIZATION_HEADER = "authorization";
 
@@ -14,22 +15,56 @@ export const AUTHORIZATION_HEADER = "authorization";
  * used, so any server path that runs connect interceptors runs this.
  */
 export function authInterceptor(verifier: TokenVerifier): Interceptor {
-  return (next) => async (req) => {
-    const access = accessOf(req.method);
+  // The policy is fixed per method: looked up once, not on every call.
+  const accessByMethod = new Map<DescMethod, Access>();
+  // Calls without credentials (probes, anonymous reads) pass straight
+  // through, adding no promise of their own.
+  return (next) => (req) => {
+    let access = accessByMethod.get(req.method);
+    if (access === undefined) accessByMethod.set(req.method, (access = accessOf(req.method)));
     if (access === "open") return next(req);
     const authorization = req.header.get(AUTHORIZATION_HEADER);
     if (authorization === null) {
       if (access === "public") return next(req);
-      throw unauthenticated(`${req.method.name} needs a bearer token (authorization: Bearer <JWT>)`);
+      return Promise.reject(unauthenticated(`${req.method.name} needs a bearer token (authorization: Bearer <JWT>)`));
     }
-    const principal = await verifier.verify(bearerToken(authorization));
-    if (access === "admin" && !principal.roles.includes(ADMIN_ROLE)) {
-      throw new ConnectError(`${req.method.name} needs the ${ADMIN_ROLE} role`, Code.PermissionDenied);
-    }
-    req.contextValues.set(callerKey, principal.subject);
-    req.contextValues.set(rolesKey, principal.roles);
-    return runWithCallerCredentials(authorization, () => next(req));
+    return authenticated(verifier, access, authorization, req, next);
   };
+}
+
+function authenticated<R extends UnaryRequest | StreamRequest>(
+  verifier: TokenVerifier,
+  access: Access,
+  authorization: string,
+  req: R,
+  next: (req: R) => Promise<UnaryResponse | StreamResponse>,
+): Promise<UnaryResponse | StreamResponse> {
+  let token: string;
+  try {
+    token = bearerToken(authorization);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  // A token verified a moment ago (the usual case: a client sends the same
+  // one on every call) needs no signature check and no extra promise.
+  const known = verifier.known?.(token);
+  if (known !== undefined) return admitted(known, access, authorization, req, next);
+  return verifier.verify(token).then((principal) => admitted(principal, access, authorization, req, next));
+}
+
+function admitted<R extends UnaryRequest | StreamRequest>(
+  principal: Principal,
+  access: Access,
+  authorization: string,
+  req: R,
+  next: (req: R) => Promise<UnaryResponse | StreamResponse>,
+): Promise<UnaryResponse | StreamResponse> {
+  if (access === "admin" && !principal.roles.includes(ADMIN_ROLE)) {
+    return Promise.reject(new ConnectError(`${req.method.name} needs the ${ADMIN_ROLE} role`, Code.PermissionDenied));
+  }
+  req.contextValues.set(callerKey, principal.subject);
+  req.contextValues.set(rolesKey, principal.roles);
+  return runWithCallerCredentials(authorization, () => next(req));
 }
 
 /** The token of an `authorization` header value, or Unauthenticated. */

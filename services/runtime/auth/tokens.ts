@@ -16,6 +16,8 @@ export interface Principal {
 export interface TokenVerifier {
   /** Resolves the token's principal, or rejects with Unauthenticated saying why. */
   verify(token: string): Promise<Principal>;
+  /** The principal of a token verified recently and still valid, without waiting; undefined otherwise. */
+  known?(token: string): Principal | undefined;
 }
 
 export const ADMIN_ROLE = "admin";
@@ -80,11 +82,16 @@ export function createTokenVerifier(config: AuthConfig, logger?: Logger): TokenV
   // outlives the token, and lasts at most a minute (a key dropped from the
   // JWKS stops counting within that).
   const verified = new Map<string, { principal: Principal; until: number }>();
+  const known = (token: string, now = Date.now()) => {
+    const entry = verified.get(token);
+    return entry !== undefined && entry.until > now ? entry.principal : undefined;
+  };
   return {
+    known,
     async verify(token) {
       const now = Date.now();
-      const known = verified.get(token);
-      if (known && known.until > now) return known.principal;
+      const principal = known(token, now);
+      if (principal !== undefined) return principal;
       let payload: JWTPayload;
       try {
         // Two overloads (key or key function) that TypeScript cannot pick from a union.
@@ -92,10 +99,10 @@ export function createTokenVerifier(config: AuthConfig, logger?: Logger): TokenV
       } catch (err) {
         throw rejection(err);
       }
-      const principal = principalOf(payload);
+      const checked = principalOf(payload);
       if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
-      verified.set(token, { principal, until: Math.min(payload.exp! * 1000, now + VERIFIED_CACHE_MS) });
-      return principal;
+      verified.set(token, { principal: checked, until: Math.min(payload.exp! * 1000, now + VERIFIED_CACHE_MS) });
+      return checked;
     },
   };
 }

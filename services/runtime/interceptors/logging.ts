@@ -1,3 +1,4 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { protocolOf, type RpcObserver } from "./outcome.js";
@@ -7,10 +8,13 @@ const SERVER_FAULTS = new Set([Code.Unknown, Code.Internal, Code.DataLoss, Code.
 
 /** One JSON log line per RPC: method, code, duration, protocol. */
 export function rpcLog(logger: Logger): RpcObserver {
+  const paths = new Map<DescMethod, string>(); // one string per method, not one per call
   return (req) => ({
     done({ code, durationSeconds, error }) {
+      let method = paths.get(req.method);
+      if (method === undefined) paths.set(req.method, (method = `/${req.service.typeName}/${req.method.name}`));
       const fields = {
-        method: `/${req.service.typeName}/${req.method.name}`,
+        method,
         code,
         duration_ms: Math.round(durationSeconds * 1e6) / 1e3,
         protocol: protocolOf(req),

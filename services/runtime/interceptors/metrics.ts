@@ -1,3 +1,4 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { rpcType, type RpcObserver } from "./outcome.js";
 
@@ -40,15 +41,26 @@ export function rpcMetrics(registry: Registry, side: "server" | "client" = "serv
     registers: [registry],
   });
 
+  // Label sets are fixed per method (and code): made once, not on every call.
+  const series = new Map<DescMethod, { base: Labels; byCode: Map<string, Labels & { grpc_code: string }> }>();
   return (req) => {
-    const base = { grpc_type: rpcType(req), grpc_service: req.service.typeName, grpc_method: req.method.name };
+    let s = series.get(req.method);
+    if (s === undefined) {
+      s = { base: { grpc_type: rpcType(req), grpc_service: req.service.typeName, grpc_method: req.method.name }, byCode: new Map() };
+      series.set(req.method, s);
+    }
+    const { base, byCode } = s;
     started.inc(base);
     return {
       sent: () => messages.inc(base),
       done({ code, durationSeconds }) {
-        handled.inc({ ...base, grpc_code: code });
+        let labels = byCode.get(code);
+        if (labels === undefined) byCode.set(code, (labels = { ...base, grpc_code: code }));
+        handled.inc(labels);
         handling.observe(base, durationSeconds);
       },
     };
   };
 }
+
+type Labels = { grpc_type: string; grpc_service: string; grpc_method: string };

@@ -1,7 +1,8 @@
-import { create, type DescMessage, type DescService, type Message } from "@bufbuild/protobuf";
+import { create, hasOption, type DescMessage, type DescService, type Message } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import type { Interceptor } from "@connectrpc/connect";
 import { createValidator, type Validator } from "@bufbuild/protovalidate";
+import { field as fieldRules, message as messageRules, oneof as oneofRules } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { invalidArgument } from "../errors.js";
 
 /**
@@ -16,21 +17,75 @@ import { invalidArgument } from "../errors.js";
  * here: protobuf-es refuses invalid UTF-8 in binary and lone surrogates in
  * JSON while decoding.)
  *
- * The validator compiles a message's rules on first use (about 0.1 s for
- * one with CEL rules), so the request types of `services` are compiled
- * here, at start, rather than inside the first caller's deadline.
+ * The validator compiles a type's rules on first use (about 0.1 s for the
+ * first one with CEL rules). Compiling every request type at start held
+ * back SERVING by that much, so `warmUp()` compiles them after the server
+ * listens, one type per event-loop turn, and a call that arrives first
+ * compiles its own type. Types that declare no rules at all (their fields
+ * and nested messages included) are never handed to the validator: it
+ * would find nothing to check, at a cost on every call.
  */
-export function validationInterceptor(services: DescService[], validator: Validator = createValidator()): Interceptor {
-  for (const service of services) {
-    for (const method of service.methods) validator.validate(method.input, create(method.input));
-  }
-  return (next) => async (req) => {
-    if (req.stream) {
-      return next({ ...req, message: validateEach(validator, req.method.input, req.message) });
+export function requestValidation(services: DescService[], validator: Validator = createValidator()): RequestValidation {
+  const ruled = new Map<DescMessage, boolean>();
+  const needsCheck = (schema: DescMessage) => {
+    let has = ruled.get(schema);
+    if (has === undefined) ruled.set(schema, (has = declaresRules(schema, new Set())));
+    return has;
+  };
+  const interceptor: Interceptor = (next) => (req) => {
+    const schema = req.method.input;
+    if (!needsCheck(schema)) return next(req);
+    if (req.stream) return next({ ...req, message: validateEach(validator, schema, req.message) });
+    try {
+      check(validator, schema, req.message);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    check(validator, req.method.input, req.message);
     return next(req);
   };
+  return {
+    interceptor,
+    async warmUp() {
+      const broken = new Map<string, Error>();
+      for (const service of services) {
+        for (const method of service.methods) {
+          if (!needsCheck(method.input) || broken.has(method.input.typeName)) continue;
+          await new Promise((resolve) => setImmediate(resolve));
+          const result = validator.validate(method.input, create(method.input));
+          if (result.kind === "error") broken.set(method.input.typeName, result.error);
+        }
+      }
+      return broken;
+    },
+  };
+}
+
+export interface RequestValidation {
+  /** Checks each request (unary, or each message of a stream) before the handler runs. */
+  interceptor: Interceptor;
+  /**
+   * Compiles the rules of every request type, one per event-loop turn, so
+   * no caller waits for it. Resolves to the types whose rules cannot be
+   * evaluated (a mistake in the contracts: their calls answer Internal).
+   */
+  warmUp(): Promise<Map<string, Error>>;
+}
+
+/**
+ * Whether `schema` or any message type it contains declares buf.validate
+ * rules (the only rules protovalidate applies: proto2 `required` is not
+ * enforced in its default mode).
+ */
+function declaresRules(schema: DescMessage, seen: Set<DescMessage>): boolean {
+  if (seen.has(schema)) return false; // being looked at further up, or found without rules
+  seen.add(schema);
+  if (hasOption(schema, messageRules)) return true;
+  if (schema.oneofs.some((oneof) => hasOption(oneof, oneofRules))) return true;
+  for (const field of schema.fields) {
+    if (hasOption(field, fieldRules)) return true;
+    if (field.message !== undefined && declaresRules(field.message, seen)) return true;
+  }
+  return false;
 }
 
 async function* validateEach<T extends Message>(validator: Validator, schema: DescMessage, messages: AsyncIterable<T>) {

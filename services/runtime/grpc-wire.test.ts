@@ -1,0 +1,46 @@
+// http2RequestHeaders: reads from Node's header object behave as a Headers
+// built from it would, and the first change or iteration copies them.
+import { describe, expect, it } from "vitest";
+import { http2RequestHeaders, webHeaders } from "./grpc-wire.js";
+
+const raw = () => ({
+  ":method": "POST",
+  ":path": "/myevents.v1.EventService/GetEvent",
+  "content-type": "application/grpc",
+  authorization: "Bearer abc",
+  "x-padded": " \tspaced value\t ",
+  "set-cookie": ["a=1", "b=2"],
+});
+
+describe("http2RequestHeaders", () => {
+  it("reads as the equivalent Headers does: case, pseudo-headers, whitespace, repeated values", () => {
+    const lazy = http2RequestHeaders(raw());
+    const real = webHeaders(raw());
+    expect(lazy).toBeInstanceOf(Headers);
+    for (const name of ["Content-Type", "authorization", "x-padded", "set-cookie", "missing"]) {
+      expect(lazy.get(name)).toBe(real.get(name));
+      expect(lazy.has(name)).toBe(real.has(name));
+    }
+    // Pseudo-headers are not headers: an invalid name, as for any Headers.
+    expect(() => lazy.get(":path")).toThrow(TypeError);
+    expect(() => real.get(":path")).toThrow(TypeError);
+    expect([...lazy]).toEqual([...real]);
+  });
+
+  it("copies on the first change and then behaves as a plain Headers, leaving the HTTP/2 object alone", () => {
+    const source = raw();
+    const lazy = http2RequestHeaders(source);
+    lazy.set("authorization", "Bearer other");
+    lazy.append("x-added", "1");
+    lazy.delete("x-padded");
+    expect(lazy.get("authorization")).toBe("Bearer other");
+    expect(lazy.get("x-added")).toBe("1");
+    expect(lazy.has("x-padded")).toBe(false);
+    expect(lazy.get("content-type")).toBe("application/grpc");
+    expect(lazy.getSetCookie()).toEqual(["a=1", "b=2"]);
+    expect(source.authorization).toBe("Bearer abc");
+    const seen: string[] = [];
+    lazy.forEach((_v, k) => seen.push(k));
+    expect(seen).toEqual(["authorization", "content-type", "set-cookie", "set-cookie", "x-added"]);
+  });
+});
