@@ -408,7 +408,10 @@ function markdown(data: {
   const bestRows = data.results
     .map((w) => {
       const b = w.best;
-      if (!b) return `| ${w.workload} | none passed (lowest step ${w.steps[0]?.rate}/s: p99 ${w.steps[0]?.p99Ms} ms) | | | | | | |`;
+      if (!b) {
+        const lowest = w.steps.reduce<StepResult | undefined>((min, st) => (min === undefined || st.rate < min.rate ? st : min), undefined);
+        return `| ${w.workload} | none passed (lowest step ${lowest?.rate}/s: p99 ${lowest?.p99Ms} ms) | | | | | | |`;
+      }
       return `| ${w.workload} | **${b.answeredPerSec.toFixed(0)}** (${b.rate}/s sent) | ${b.p50Ms} | ${b.p90Ms} | ${b.p99Ms} | ${cpu(b)} | ${errors(b)} | ${b.outbox.p50Ms} / ${b.outbox.p99Ms} (missing ${b.outbox.missing}) |`;
     })
     .join("\n");
