@@ -20,7 +20,6 @@
 // bookings spread round-robin over 50 events, and all on one hot event.
 // `--profile`: the BookingService runs with --cpu-prof (written to
 // bench/results/profile/ when it exits).
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -31,16 +30,16 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { connect } from "amqplib";
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import { BookingConfirmedSchema } from "../gen/myevents/v1/domain_events_pb.js";
 import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
 import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
-import { declareTopology, localVhostUrl } from "../scripts/rabbitmq-vhost.js";
+import { declareTopology } from "../scripts/rabbitmq-vhost.js";
 import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { EXCHANGE } from "../services/messaging/port.js";
 import { authHeader } from "../services/runtime/auth/testing.js";
-import { ROOT, cpuOf, freePort, quantile } from "./lib.js";
+import { benchBroker, startChild, stopChild, type BenchChild } from "./children.js";
+import { ROOT, cpuOf, quantile } from "./lib.js";
 
 export interface BookingBenchOptions {
   quick?: boolean;
@@ -95,53 +94,6 @@ function log(line: string) {
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
-function brokerUrl(): { url: string; note: string; dedicated: boolean } {
-  if (process.env.AMQP_URL) return { url: process.env.AMQP_URL, note: "AMQP_URL", dedicated: false };
-  const vhost = "myevents-bench";
-  const url = localVhostUrl(vhost);
-  if (url) return { url, note: `local RabbitMQ, vhost ${vhost}`, dedicated: true };
-  return { url: "amqp://guest:guest@127.0.0.1:5672", note: "local RabbitMQ, default vhost", dedicated: false };
-}
-
-interface Child {
-  name: string;
-  process: ChildProcess;
-  url: string;
-}
-
-/** Starts `dist/<script>` and waits until it is ready: SERVING over gRPC health, or /readyz (`httpReady`, the gateway). */
-async function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], httpReady = false): Promise<Child> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info" };
-  delete childEnv.NODE_OPTIONS;
-  // stdout (the JSON logs) goes to /dev/null; stderr stays visible.
-  const child = spawn(process.execPath, [...nodeArgs, `dist/${script}`], { cwd: ROOT, env: childEnv, stdio: ["ignore", "ignore", "inherit"] });
-  const url = `http://127.0.0.1:${port}`;
-  const health = createClient(Health, createGrpcTransport({ baseUrl: url }));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} while starting`);
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`${name} not ready after 60 s`);
-    }
-    const ready = httpReady
-      ? await fetch(`http://127.0.0.1:${adminPort}/readyz`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false)
-      : await health.check({ service: "" }, { timeoutMs: 1_000 }).then((r) => r.status === ServingStatus.SERVING, () => false);
-    if (ready) break;
-    await sleep(50);
-  }
-  return { name, process: child, url };
-}
-
-async function stopChild(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await Promise.race([exited, sleep(15_000).then(() => child.kill("SIGKILL"))]);
-}
-
 function latencyStats(values: number[]) {
   const sorted = Float64Array.from(values).sort();
   if (sorted.length === 0) return { p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, maxMs: NaN };
@@ -158,7 +110,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
   const stepSeconds = quick ? 4 : 10;
   const bisections = quick ? 1 : 3;
   const ladder = [5, 10, 20, 40, 80, 160, 320, 640];
-  const broker = brokerUrl();
+  const broker = benchBroker();
   const machine = {
     cores: cpus().length,
     cpuModel: cpus()[0]?.model ?? "unknown",
@@ -170,7 +122,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
   const runId = randomBytes(3).toString("hex");
   const jwtSecret = randomBytes(32).toString("base64url");
   let ferret: FerretDB | undefined;
-  const children: Child[] = [];
+  const children: BenchChild[] = [];
   let amqp: Awaited<ReturnType<typeof connect>> | undefined;
   try {
     let mongodbUrl = process.env.MONGODB_URL;
@@ -183,23 +135,22 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
     log(`broker: ${broker.note}; store: ${storeNote}`);
     await declareTopology(broker.url);
     const common = { JWT_SECRET: jwtSecret, AMQP_URL: broker.url, MONGODB_URL: mongodbUrl };
-    const events = await startChild("events", "services/events/main.js", { ...common, EVENTS_DATABASE: `bench_c_events_${runId}` });
+    const events = await startChild("events", ["dist/services/events/main.js"], { ...common, EVENTS_DATABASE: `bench_c_events_${runId}` });
     children.push(events);
     const profileArgs = options.profile ? ["--cpu-prof", `--cpu-prof-dir=${ROOT}bench/results/profile`] : [];
-    const bookings = await startChild(
-      "bookings",
-      "services/bookings/main.js",
-      { ...common, BOOKINGS_DATABASE: `bench_c_bookings_${runId}`, EVENTS_URL: events.url },
-      profileArgs,
-    );
+    const bookings = await startChild("bookings", [...profileArgs, "dist/services/bookings/main.js"], {
+      ...common,
+      BOOKINGS_DATABASE: `bench_c_bookings_${runId}`,
+      EVENTS_URL: events.url,
+    });
     children.push(bookings);
-    const gateway = await startChild("gateway", "gateway/main.js", {
+    const gateway = await startChild("gateway", ["dist/gateway/main.js"], {
       JWT_SECRET: jwtSecret,
       EVENTS_URL: events.url,
       BOOKINGS_URL: bookings.url,
       NOTIFICATIONS_URL: "none",
       RATE_LIMIT_PER_SECOND: "0", // one client address sends everything here
-    }, [], true);
+    }, { httpReady: true });
     children.push(gateway);
     const pids: Record<ProcessName, number | undefined> = {
       gateway: gateway.process.pid,

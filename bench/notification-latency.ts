@@ -16,7 +16,6 @@
 // response with the BookingChange carrying the same booking id.
 // Writes bench/results/notification-latency-<date>.json and
 // bench/results/notification-latency.md.
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -26,15 +25,14 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { connect } from "amqplib";
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
 import { NotificationService } from "../gen/myevents/v1/notification_service_pb.js";
 import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
-import { localVhostUrl } from "../scripts/rabbitmq-vhost.js";
 import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { asUser } from "../services/runtime/auth/testing.js";
-import { ROOT, freePort, quantile } from "./lib.js";
+import { benchBroker, startChild, stopChild, type BenchChild } from "./children.js";
+import { ROOT, quantile } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
 const embeddedStore = process.argv.includes("--embedded-store");
@@ -49,50 +47,12 @@ function log(line: string) {
   process.stderr.write(`[notification-latency] ${line}\n`);
 }
 
-/** AMQP_URL, or the local broker's own vhost for this benchmark (so its queues meet no one else's). */
-function brokerUrl(): { url: string; note: string; dedicated: boolean } {
-  // Its services use the standard queue names: give it a broker (vhost) no mesh uses.
-  if (process.env.AMQP_URL) return { url: process.env.AMQP_URL, note: "AMQP_URL", dedicated: false };
-  const vhost = "myevents-bench";
-  const url = localVhostUrl(vhost);
-  if (url) return { url, note: `local RabbitMQ, vhost ${vhost}`, dedicated: true };
-  return { url: "amqp://guest:guest@127.0.0.1:5672", note: "local RabbitMQ, default vhost", dedicated: false };
-}
-
-interface Child {
-  name: string;
-  process: ChildProcess;
-  url: string;
-}
-
 // One HS256 secret per run: the services verify, the load client signs as an admin and a user.
 const BENCH_JWT_SECRET = randomBytes(32).toString("base64url");
 
-async function startService(name: "events" | "bookings" | "notifications", env: Record<string, string>): Promise<Child> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, JWT_SECRET: BENCH_JWT_SECRET, ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info" };
-  delete childEnv.NODE_OPTIONS;
-  // stdout (the JSON logs) goes to /dev/null; stderr stays visible.
-  const child = spawn(process.execPath, ["--import", "tsx", `services/${name}/main.ts`], { cwd: ROOT, env: childEnv, stdio: ["ignore", "ignore", "inherit"] });
-  const url = `http://127.0.0.1:${port}`;
-  const health = createClient(Health, createGrpcTransport({ baseUrl: url }));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} while starting`);
-    const status = await health.check({ service: "" }, { timeoutMs: 1_000 }).then((r) => r.status, () => undefined);
-    if (status === ServingStatus.SERVING) break;
-    if (Date.now() > deadline) throw new Error(`${name} not SERVING after 60 s`);
-    await sleep(50);
-  }
-  return { name, process: child, url };
-}
-
-async function stopChild(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await Promise.race([exited, sleep(10_000).then(() => child.kill("SIGKILL"))]);
+/** A service under tsx (this script's services run from source, not dist/). */
+function startService(name: "events" | "bookings" | "notifications", env: Record<string, string>): Promise<BenchChild> {
+  return startChild(name, ["--import", "tsx", `services/${name}/main.ts`], { JWT_SECRET: BENCH_JWT_SECRET, ...env });
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -107,7 +67,7 @@ function stats(values: number[]) {
   };
 }
 
-const broker = brokerUrl();
+const broker = benchBroker();
 const machine = {
   cores: cpus().length,
   cpuModel: cpus()[0]?.model ?? "unknown",
@@ -117,7 +77,7 @@ const machine = {
 };
 const runId = randomBytes(3).toString("hex");
 let ferret: FerretDB | undefined;
-const children: Child[] = [];
+const children: BenchChild[] = [];
 
 try {
   let mongodbUrl = process.env.MONGODB_URL;
