@@ -39,36 +39,12 @@ export class BodyTooLargeError extends Error {
  * Content-Length says so, else as soon as the count passes it. The caller
  * answers 413 right away; the server drops the unread rest afterwards.
  */
-export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (declared > limit) return reject(new BodyTooLargeError(limit));
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        reject(new BodyTooLargeError(limit));
-      } else chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = () => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-    };
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-  });
+export async function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
+  if (Number(req.headers["content-length"]) > limit) throw new BodyTooLargeError(limit);
+  const body = await readBoundedBody(req, limit);
+  if (body.complete) return body.bytes;
+  req.resume(); // nobody reads the rest: let it flow to nowhere, as the server drops it
+  throw new BodyTooLargeError(limit);
 }
 
 /** Sends a complete response (unless the client went away or it was already begun). */
