@@ -1,5 +1,5 @@
-import { fromBinary, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
-import { createClient, createContextValues, type Interceptor, type Transport, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { fromBinary, toBinary, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
+import { createClient, createContextKey, createContextValues, type Interceptor, type Transport, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
@@ -36,96 +36,82 @@ export function connectUpstream(name: string, url: string, services: readonly De
     url,
     services,
     transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors }),
-    unary: withInterceptors(interceptors, url, (req, timeoutMs) => grpcUnary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, req.message)),
-    unaryBinary: binaryWithInterceptors(interceptors, url, (req, timeoutMs, input) =>
-      grpcUnaryBinary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, input),
-    ),
+    ...directUnary(interceptors, url, {
+      unary: (req, timeoutMs) => grpcUnary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, req.message),
+      binary: (req, timeoutMs, input) => grpcUnaryBinary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, input),
+    }),
     close: () => sessions.abort(),
   };
 }
 
+/** What a direct call needs besides connect's request: its timeout, and a binary caller's bytes. */
+const timeoutKey = createContextKey<number | undefined>(undefined, { description: "the upstream call's timeout" });
+const inputBytesKey = createContextKey<Uint8Array | undefined>(undefined, { description: "the request as a binary caller sent it" });
+
 /**
- * The direct unary call wrapped in the same client interceptors as the
- * transport (trace propagation, grpc_client_* metrics), the first one
- * outermost as in connect; they see connect's request and response shapes.
+ * The direct unary calls (decoded and binary) wrapped in the same client
+ * interceptors as the transport (trace propagation, grpc_client_* metrics),
+ * the first one outermost as in connect; they see connect's request and
+ * response shapes. The chain is composed once per upstream. The interceptors
+ * observe and never rewrite messages, so a binary call's bytes go out and
+ * come back as they are; a message is decoded only if an interceptor reads one.
  */
-function withInterceptors(
+function directUnary(
   interceptors: Interceptor[],
   baseUrl: string,
-  call: (req: UnaryRequest, timeoutMs: number | undefined) => Promise<Message>,
-): Upstream["unary"] {
-  return async (method, signal, timeoutMs, header, input) => {
-    const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => ({
+  send: {
+    unary: (req: UnaryRequest, timeoutMs: number | undefined) => Promise<Message>;
+    binary: (req: UnaryRequest, timeoutMs: number | undefined, input: Uint8Array) => Promise<Uint8Array>;
+  },
+): Pick<Upstream, "unary" | "unaryBinary"> {
+  const response = (req: UnaryRequest, message: () => Message, bytes?: Uint8Array) =>
+    ({
       stream: false,
       service: req.service,
       method: req.method,
       header: new Headers(),
       trailer: new Headers(),
-      message: await call(req, timeoutMs),
-    });
-    const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
-      (next, interceptor) => interceptor(next as never) as never,
-      innermost,
-    );
-    const res = await run({
-      stream: false,
-      service: method.parent,
-      method,
-      requestMethod: "POST",
-      url: `${baseUrl.replace(/\/+$/, "")}/${method.parent.typeName}/${method.name}`,
-      signal,
-      header,
-      contextValues: createContextValues(),
-      message: input,
-    } as UnaryRequest);
-    return res.message;
-  };
-}
-
-/**
- * The binary call in the same client interceptors. They observe the call
- * (span, metrics) and never rewrite messages, so the bytes go out and come
- * back as they are; a message is decoded only if an interceptor reads one.
- */
-function binaryWithInterceptors(
-  interceptors: Interceptor[],
-  baseUrl: string,
-  call: (req: UnaryRequest, timeoutMs: number | undefined, input: Uint8Array) => Promise<Uint8Array>,
-): Upstream["unaryBinary"] {
-  return async (method, signal, timeoutMs, header, input) => {
-    let output: Uint8Array | undefined;
-    const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
-      const bytes = await call(req, timeoutMs, input);
-      output = bytes;
-      return {
-        stream: false,
-        service: req.service,
-        method: req.method,
-        header: new Headers(),
-        trailer: new Headers(),
-        get message() {
-          return fromBinary(method.output, bytes);
-        },
-      } as UnaryResponse;
-    };
-    const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>(
-      (next, interceptor) => interceptor(next as never) as never,
-      innermost,
-    );
-    await run({
-      stream: false,
-      service: method.parent,
-      method,
-      requestMethod: "POST",
-      url: `${baseUrl.replace(/\/+$/, "")}/${method.parent.typeName}/${method.name}`,
-      signal,
-      header,
-      contextValues: createContextValues(),
       get message() {
-        return fromBinary(method.input, input);
+        return message();
+      },
+      bytes,
+    }) as UnaryResponse & { bytes?: Uint8Array };
+  const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
+    const timeoutMs = req.contextValues.get(timeoutKey);
+    const input = req.contextValues.get(inputBytesKey);
+    if (input === undefined) {
+      const output = await send.unary(req, timeoutMs);
+      return response(req, () => output);
+    }
+    const bytes = await send.binary(req, timeoutMs, input);
+    return response(req, () => fromBinary((req.method as DescMethodUnary).output, bytes), bytes);
+  };
+  const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>((next, interceptor) => interceptor(next as never) as never, innermost);
+  const root = baseUrl.replace(/\/+$/, "");
+  const call = (method: DescMethodUnary, signal: AbortSignal, timeoutMs: number | undefined, header: Headers, message: () => Message, bytes?: Uint8Array) => {
+    const contextValues = createContextValues().set(timeoutKey, timeoutMs);
+    if (bytes) contextValues.set(inputBytesKey, bytes);
+    return run({
+      stream: false,
+      service: method.parent,
+      method,
+      requestMethod: "POST",
+      url: `${root}/${method.parent.typeName}/${method.name}`,
+      signal,
+      header,
+      contextValues,
+      get message() {
+        return message();
       },
     } as UnaryRequest);
-    return output!;
+  };
+  return {
+    unary: async (method, signal, timeoutMs, header, input) => (await call(method, signal, timeoutMs, header, () => input)).message,
+    unaryBinary: async (method, signal, timeoutMs, header, input) => {
+      const res = (await call(method, signal, timeoutMs, header, () => fromBinary(method.input, input), input)) as UnaryResponse & { bytes?: Uint8Array };
+      // An interceptor may answer with a response of its own (no bytes): encode it.
+      return res.bytes ?? toBinary(method.output, res.message);
+    },
   };
 }
 
