@@ -39,7 +39,7 @@ import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { EXCHANGE } from "../services/messaging/port.js";
 import { authHeader } from "../services/runtime/auth/testing.js";
 import { benchBroker, startChild, stopChild, type BenchChild } from "./children.js";
-import { ROOT, cpuOf, quantile } from "./lib.js";
+import { ROOT, cpuOf, latencySummary, round2 } from "./lib.js";
 
 export interface BookingBenchOptions {
   quick?: boolean;
@@ -90,19 +90,6 @@ interface WorkloadResult {
 
 function log(line: string) {
   process.stderr.write(`[booking] ${line}\n`);
-}
-
-const round2 = (x: number) => Math.round(x * 100) / 100;
-
-function latencyStats(values: number[]) {
-  const sorted = Float64Array.from(values).sort();
-  if (sorted.length === 0) return { p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, maxMs: NaN };
-  return {
-    p50Ms: round2(quantile(sorted, 0.5)),
-    p90Ms: round2(quantile(sorted, 0.9)),
-    p99Ms: round2(quantile(sorted, 0.99)),
-    maxMs: round2(sorted[sorted.length - 1]!),
-  };
 }
 
 export async function run(options: BookingBenchOptions = {}): Promise<{ markdown: string; data: unknown }> {
@@ -248,8 +235,8 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
       }
       const answered = ok.map((s) => s.respondedAt!);
       const answeredPerSec = answered.length > 1 ? (answered.length - 1) / ((Math.max(...answered) - Math.min(...answered)) / 1000) : 0;
-      const lat = latencyStats(ok.map((s) => s.respondedAt! - s.sentAt));
-      const lag = latencyStats(ok.filter((s) => arrivals.has(s.bookingId!)).map((s) => arrivals.get(s.bookingId!)! - s.respondedAt!));
+      const lat = latencySummary(ok.map((s) => s.respondedAt! - s.sentAt));
+      const lag = latencySummary(ok.filter((s) => arrivals.has(s.bookingId!)).map((s) => arrivals.get(s.bookingId!)! - s.respondedAt!));
       const cpuUsPerCall = {} as Record<ProcessName, number>;
       const coreShare = {} as Record<ProcessName, number>;
       for (const p of PROCESSES) {
@@ -257,7 +244,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
         coreShare[p] = round2((cpuAfter[p] - cpuBefore[p]) / 1e6 / elapsed);
       }
       const failed = samples.length - ok.length;
-      const failedLat = latencyStats(samples.filter((s) => s.code).map((s) => s.respondedAt! - s.sentAt));
+      const failedLat = latencySummary(samples.filter((s) => s.code).map((s) => s.respondedAt! - s.sentAt));
       const result: StepResult = {
         rate,
         seconds: round2(elapsed),

@@ -91,3 +91,19 @@ export function answerStats(): void {
 export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
+
+/** Rounded to two decimals, for reports. */
+export const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Count, p50/p90/p99 and max of latencies in ms (NaN when there are none). */
+export function latencySummary(values: number[]): { count: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number } {
+  const sorted = Float64Array.from(values).sort();
+  if (sorted.length === 0) return { count: 0, p50Ms: NaN, p90Ms: NaN, p99Ms: NaN, maxMs: NaN };
+  return {
+    count: sorted.length,
+    p50Ms: round2(quantile(sorted, 0.5)),
+    p90Ms: round2(quantile(sorted, 0.9)),
+    p99Ms: round2(quantile(sorted, 0.99)),
+    maxMs: round2(sorted[sorted.length - 1]!),
+  };
+}

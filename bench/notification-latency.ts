@@ -32,7 +32,7 @@ import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
 import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { asUser } from "../services/runtime/auth/testing.js";
 import { benchBroker, startChild, stopChild, type BenchChild } from "./children.js";
-import { ROOT, quantile } from "./lib.js";
+import { ROOT, latencySummary } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
 const embeddedStore = process.argv.includes("--embedded-store");
@@ -53,18 +53,6 @@ const BENCH_JWT_SECRET = randomBytes(32).toString("base64url");
 /** A service under tsx (this script's services run from source, not dist/). */
 function startService(name: "events" | "bookings" | "notifications", env: Record<string, string>): Promise<BenchChild> {
   return startChild(name, ["--import", "tsx", `services/${name}/main.ts`], { JWT_SECRET: BENCH_JWT_SECRET, ...env });
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
-function stats(values: number[]) {
-  const sorted = Float64Array.from(values).sort();
-  return {
-    count: sorted.length,
-    p50Ms: round(quantile(sorted, 0.5)),
-    p90Ms: round(quantile(sorted, 0.9)),
-    p99Ms: round(quantile(sorted, 0.99)),
-    maxMs: round(sorted[sorted.length - 1] ?? NaN),
-  };
 }
 
 const broker = benchBroker();
@@ -180,11 +168,11 @@ try {
       achievedRate: Math.round((totalBookings / sendSeconds) * 10) / 10,
     },
     completedBookingsPerSec: completedPerSec,
-    notificationLatency: stats(latency),
+    notificationLatency: latencySummary(latency),
     /** Notifications that came before the CreateBooking response reached the client (latency < 0). */
     arrivedBeforeResponse: latency.filter((l) => l < 0).length,
     missingNotifications: missing,
-    createBookingLatency: stats(createBooking),
+    createBookingLatency: latencySummary(createBooking),
     bookingErrors: errors.length,
     firstErrors: errors.slice(0, 3).map((s) => s.error),
     lowestSeatsAvailableSeen: seatsLeft.length ? Math.min(...seatsLeft) : null,
