@@ -35,10 +35,9 @@ import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
 import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
 import { declareTopology } from "../scripts/rabbitmq-vhost.js";
-import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { EXCHANGE } from "../services/messaging/port.js";
 import { authHeader } from "../services/runtime/auth/testing.js";
-import { benchBroker, startChild, stopChild, type BenchChild } from "./children.js";
+import { benchBroker, deleteServiceQueues, startChild, stopChild, type BenchChild } from "./children.js";
 import { ROOT, cpuOf, latencySummary, round2 } from "./lib.js";
 
 export interface BookingBenchOptions {
@@ -315,19 +314,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
     await amqp?.close().catch(() => {});
     for (const child of children.reverse()) await stopChild(child.process);
     await ferret?.stop();
-    if (broker.dedicated) {
-      try {
-        const connection = await connect(broker.url);
-        const channel = await connection.createChannel();
-        for (const name of ["events", "bookings"]) {
-          await channel.deleteQueue(queueName(name));
-          await channel.deleteQueue(deadLetterQueueName(name));
-        }
-        await connection.close();
-      } catch (err) {
-        log(`could not delete the benchmark's queues: ${(err as Error).message}`);
-      }
-    }
+    await deleteServiceQueues(broker, log);
   }
 }
 

@@ -4,8 +4,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { connect } from "amqplib";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import { localVhostUrl } from "../scripts/rabbitmq-vhost.js";
+import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { ROOT, freePort } from "./lib.js";
 
 /**
@@ -65,4 +67,25 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   await Promise.race([exited, sleep(15_000).then(() => child.kill("SIGKILL"))]);
+}
+
+/**
+ * Deletes the durable queues (and dead-letter queues) the services made on
+ * the benchmarks' own vhost, so runs do not pile them up; a broker the
+ * caller was given (AMQP_URL) is left as it is. Broadcast queues go with
+ * their connections.
+ */
+export async function deleteServiceQueues(broker: { url: string; dedicated: boolean }, log: (line: string) => void): Promise<void> {
+  if (!broker.dedicated) return;
+  try {
+    const connection = await connect(broker.url);
+    const channel = await connection.createChannel();
+    for (const name of ["events", "bookings"]) {
+      await channel.deleteQueue(queueName(name));
+      await channel.deleteQueue(deadLetterQueueName(name));
+    }
+    await connection.close();
+  } catch (err) {
+    log(`could not delete the benchmark's queues: ${(err as Error).message}`);
+  }
 }

@@ -24,14 +24,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { connect } from "amqplib";
 import { BookingService } from "../gen/myevents/v1/booking_service_pb.js";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
 import { NotificationService } from "../gen/myevents/v1/notification_service_pb.js";
 import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
-import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
 import { asUser } from "../services/runtime/auth/testing.js";
-import { benchBroker, startChild, stopChild, type BenchChild } from "./children.js";
+import { benchBroker, deleteServiceQueues, startChild, stopChild, type BenchChild } from "./children.js";
 import { ROOT, latencySummary } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
@@ -216,17 +214,5 @@ Raw data: \`bench/results/notification-latency-${stamp}.json\`.
 } finally {
   for (const child of children.reverse()) await stopChild(child.process);
   await ferret?.stop();
-  // The durable queues of this run's services, on the benchmark's own vhost only
-  // (the broadcast queue went with its connection).
-  if (broker.dedicated) try {
-    const connection = await connect(broker.url);
-    const channel = await connection.createChannel();
-    for (const name of ["events", "bookings"]) {
-      await channel.deleteQueue(queueName(name));
-      await channel.deleteQueue(deadLetterQueueName(name));
-    }
-    await connection.close();
-  } catch (err) {
-    log(`could not delete the benchmark's queues: ${(err as Error).message}`);
-  }
+  await deleteServiceQueues(broker, log);
 }
