@@ -48,7 +48,7 @@ const [{ eventId }] = (await once(seeder, "message")) as [{ eventId: string }];
 seeder.send({ type: "exit" });
 const client = run(["dist/bench/load.js"], { TARGET_PORT: String(target), EVENT_ID: eventId, PROTOCOL: gatewaySide ? gatewayProtocol : "grpc" });
 await once(client, "message");
-for (const calls of gatewaySide ? [2_000, 10_000] : [5_000, 20_000]) {
+for (const calls of gatewaySide ? [2_000, 10_000] : [5_000, Number(process.env.PROFILE_CALLS ?? 20_000)]) {
   client.send({ type: "run", calls, concurrency: 64 });
   const [r] = (await once(client, "message")) as [{ callsPerSec: number }];
   console.error(`${calls} calls: ${r.callsPerSec.toFixed(0)} calls/s (profiled)`);

@@ -1,4 +1,4 @@
-// Benchmark harness: `npm run bench [-- --quick]` (builds dist/ first).
+// Benchmark harness: `npm run bench [-- --quick] [-- --ab-only]` (builds dist/ first).
 // Every measured server and every load client is its own child process,
 // running the compiled JavaScript in dist/ as the start scripts do.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -13,7 +13,11 @@ import { ROOT, cpuOf, freePort, rssOf } from "./lib.js";
 import type { LoadResult } from "./load.js";
 
 const quick = process.argv.includes("--quick");
+// `--ab-only`: scenarios (a) and (b) alone, printed, nothing written to bench/results (for trying a change).
+const abOnly = process.argv.includes("--ab-only");
 const A = quick ? { rounds: 2, warmup: 1_000, calls: 3_000, concurrency: 64 } : { rounds: 5, warmup: 5_000, calls: 20_000, concurrency: 64 };
+if (process.env.AB_CALLS) A.calls = Number(process.env.AB_CALLS);
+if (process.env.AB_ROUNDS) A.rounds = Number(process.env.AB_ROUNDS);
 const COLD_RUNS = quick ? 1 : 3;
 
 // One HS256 secret per run: the project's server verifies, the load client signs its seeding calls.
@@ -129,7 +133,7 @@ async function untilReady(url: string, deadlineMs: number, everyMs = 20): Promis
  *   gw-connect / gw-grpcweb   the same GetEvent through the gateway as a browser sends it
  */
 type Side = "project" | "bare" | "gw-connect" | "gw-grpcweb";
-const SIDES: Side[] = ["project", "bare", "gw-connect", "gw-grpcweb"];
+const SIDES: Side[] = (process.env.AB_SIDES?.split(",") as Side[] | undefined) ?? ["project", "bare", "gw-connect", "gw-grpcweb"];
 interface Run extends LoadResult {
   side: Side;
   round: number;
@@ -137,6 +141,8 @@ interface Run extends LoadResult {
   serverCpuUsPerCall: number;
   /** The gateway's share of it, for the gateway sides. */
   gatewayCpuUsPerCall?: number;
+  /** CPU of the load client per call: a server's way of answering (frames, writes, headers) costs the client too. */
+  clientCpuUsPerCall: number;
 }
 
 async function scenarioAB() {
@@ -183,17 +189,19 @@ async function scenarioAB() {
       client.send({ type: "run", calls: A.warmup, concurrency: A.concurrency });
       await message(client, "done");
       const cpu0 = pids.map(cpuOf);
+      const clientCpu0 = cpuOf(client.pid!);
       client.send({ type: "run", calls: A.calls, concurrency: A.concurrency });
       const result = await message<LoadResult>(client, "done");
       const cpu1 = pids.map(cpuOf);
+      const clientCpuUsPerCall = (cpuOf(client.pid!) - clientCpu0) / A.calls;
       await stop(client);
       const { type: _t, ...r } = result as LoadResult & { type?: string };
       const perCall = pids.map((_, i) => (cpu1[i]! - cpu0[i]!) / A.calls);
-      const run: Run = { side, round, ...r, serverCpuUsPerCall: perCall.reduce((s, x) => s + x, 0) };
+      const run: Run = { side, round, ...r, serverCpuUsPerCall: perCall.reduce((s, x) => s + x, 0), clientCpuUsPerCall };
       if (pids.length > 1) run.gatewayCpuUsPerCall = perCall[0];
       runs.push(run);
       console.error(
-        `(a/b) round ${round} ${side.padEnd(10)} ${r.callsPerSec.toFixed(0)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  server cpu ${run.serverCpuUsPerCall.toFixed(1)} µs/call  errors ${r.errors}`,
+        `(a/b) round ${round} ${side.padEnd(10)} ${r.callsPerSec.toFixed(0)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  server cpu ${run.serverCpuUsPerCall.toFixed(1)} µs/call  client cpu ${clientCpuUsPerCall.toFixed(1)} µs/call  errors ${r.errors}`,
       );
     }
   }
@@ -212,6 +220,7 @@ async function scenarioAB() {
       p99Ms: median(rs.map((r) => r.p99Ms)),
       serverCpuUsPerCall: median(rs.map((r) => r.serverCpuUsPerCall)),
       gatewayCpuUsPerCall: gw.length ? median(gw) : undefined,
+      clientCpuUsPerCall: median(rs.map((r) => r.clientCpuUsPerCall)),
       errors: rs.reduce((n, r) => n + r.errors, 0),
     };
   };
@@ -330,6 +339,11 @@ const machine = {
 };
 console.error(`machine: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load ${machine.loadBefore.toFixed(2)}${quick ? " (--quick)" : ""}`);
 const ab = await scenarioAB();
+if (abOnly) {
+  for (const side of SIDES) console.log(side, JSON.stringify(ab.summary[side]));
+  console.log("rss", JSON.stringify({ idle: ab.rssIdle, afterLoad: ab.rssAfterLoad }));
+  process.exit(0);
+}
 const c = await scenarioC();
 const d = await scenarioD();
 const e = await scenarioE();
@@ -342,11 +356,11 @@ writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const s = ab.summary;
 const row = (label: string, x: (typeof s)[Side], rss: string) =>
-  `| ${label} | ${x.callsPerSec.toFixed(0)} | ${x.p50Ms.toFixed(2)} | ${x.p90Ms.toFixed(2)} | ${x.p99Ms.toFixed(2)} | ${x.serverCpuUsPerCall.toFixed(1)} | ${x.errors} | ${rss} |`;
+  `| ${label} | ${x.callsPerSec.toFixed(0)} | ${x.p50Ms.toFixed(2)} | ${x.p90Ms.toFixed(2)} | ${x.p99Ms.toFixed(2)} | ${x.serverCpuUsPerCall.toFixed(1)} | ${x.clientCpuUsPerCall.toFixed(1)} | ${x.errors} | ${rss} |`;
 const ratio = (label: string, x: (typeof s)[Side], y: (typeof s)[Side]) =>
-  `| **${label}** | ${(x.callsPerSec / y.callsPerSec).toFixed(2)} | ${(x.p50Ms / y.p50Ms).toFixed(2)} | ${(x.p90Ms / y.p90Ms).toFixed(2)} | ${(x.p99Ms / y.p99Ms).toFixed(2)} | ${(x.serverCpuUsPerCall / y.serverCpuUsPerCall).toFixed(2)} | | |`;
-const HEAD = `| | calls/s | p50 ms | p90 ms | p99 ms | server CPU µs/call | errors | RSS idle → after load |
-|---|---:|---:|---:|---:|---:|---:|---:|`;
+  `| **${label}** | ${(x.callsPerSec / y.callsPerSec).toFixed(2)} | ${(x.p50Ms / y.p50Ms).toFixed(2)} | ${(x.p90Ms / y.p90Ms).toFixed(2)} | ${(x.p99Ms / y.p99Ms).toFixed(2)} | ${(x.serverCpuUsPerCall / y.serverCpuUsPerCall).toFixed(2)} | ${(x.clientCpuUsPerCall / y.clientCpuUsPerCall).toFixed(2)} | | |`;
+const HEAD = `| | calls/s | p50 ms | p90 ms | p99 ms | server CPU µs/call | client CPU µs/call | errors | RSS idle → after load |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|`;
 const md = `# Benchmark results
 
 ${machine.date} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machine.node}${quick ? " · **--quick**" : ""} ·
@@ -354,7 +368,8 @@ load average (1 min) ${machine.loadBefore.toFixed(2)} before, ${machine.loadAfte
 
 ${A.calls} calls per side and round at concurrency ${A.concurrency}, after ${A.warmup} warm-up calls; ${A.rounds} rounds, the
 four sides of (a) and (b) rotating their order each round; medians over rounds. Every process runs the build in \`dist/\`.
-Server CPU = user + system time of the server processes on the call's path (\`/proc/<pid>/stat\`) over the measured calls, per call.
+Server CPU = user + system time of the server processes on the call's path (\`/proc/<pid>/stat\`) over the measured calls, per call;
+client CPU the same for the load client (one process, the same client code for every side of a table).
 
 ## (a) Unary GetEvent over gRPC (one @grpc/grpc-js client, one HTTP/2 connection)
 
