@@ -327,17 +327,28 @@ export function describeEventRepositoryContract(
         await repo.getEvent(e.id),
         (await repo.listEvents({}, { limit: 10 })).items[0],
       ];
+      // A handed-out message is either the caller's own copy or a frozen
+      // snapshot (the embedded store), where a write throws.
+      const tryWrite = (write: () => void) => {
+        try {
+          write();
+        } catch (err) {
+          expect(err).toBeInstanceOf(TypeError);
+        }
+      };
       for (const m of handedOut) {
-        m!.name = "changed";
-        if ("halls" in m!) m.halls[0]!.capacity = 1;
-        if ("startTime" in m!) m.startTime!.seconds += 1000n;
+        tryWrite(() => (m!.name = "changed"));
+        if ("halls" in m!) tryWrite(() => (m.halls[0]!.capacity = 1));
+        if ("startTime" in m!) tryWrite(() => (m.startTime!.seconds += 1000n));
       }
       expect(await repo.getLocation(l.id)).toEqual(lWant);
       expect(await repo.getEvent(e.id)).toEqual(eWant);
 
       const cancelled = await repo.cancelEvent(e.id, note("event.cancelled"));
-      cancelled!.state = EventState.SCHEDULED;
+      tryWrite(() => (cancelled!.state = EventState.SCHEDULED));
       expect((await repo.getEvent(e.id))?.state).toBe(EventState.CANCELLED);
+      // A change stores a new snapshot: what was handed out before stays as it was.
+      expect(handedOut[2]!.state).toBe(EventState.SCHEDULED);
     });
 
     it("ping resolves", async () => {
