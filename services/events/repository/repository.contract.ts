@@ -348,7 +348,7 @@ export function describeEventRepositoryContract(
       tryWrite(() => (cancelled!.state = EventState.SCHEDULED));
       expect((await repo.getEvent(e.id))?.state).toBe(EventState.CANCELLED);
       // A change stores a new snapshot: what was handed out before stays as it was.
-      expect(handedOut[2]!.state).toBe(EventState.SCHEDULED);
+      expect((handedOut[2] as Event).state).toBe(EventState.SCHEDULED);
     });
 
     it("ping resolves", async () => {
