@@ -73,7 +73,8 @@ export class GrpcUnaryFastPath {
       // Methods the implementation leaves out stay with connect (it answers Unimplemented).
       if (method.methodKind !== "unary" || typeof impl[method.localName] !== "function") continue;
       const m = spec.methods[method.localName] as MethodImplSpec & { kind: "unary" };
-      this.methods.set(path, { service: desc, method: m.method as DescMethodUnary, impl: m.impl as UnaryMethod["impl"] });
+      const target = { service: desc, method: m.method as DescMethodUnary, impl: m.impl as UnaryMethod["impl"] };
+      this.methods.set(path, { ...target, invoke: chain(this.interceptors, target) });
     }
   }
 
@@ -99,7 +100,7 @@ export class GrpcUnaryFastPath {
       return true;
     }
     this.calls++;
-    new UnaryCall(stream, headers, type, method, this.interceptors, this.limits).start();
+    new UnaryCall(stream, headers, type, method, this.limits).start();
     return true;
   }
 }
@@ -108,6 +109,33 @@ interface UnaryMethod {
   service: DescService;
   method: DescMethodUnary;
   impl: (req: unknown, ctx: HandlerContext) => unknown;
+  /** The interceptors around the handler, composed once: a call only passes its request through. */
+  invoke: (req: UnaryRequest) => Promise<UnaryResponse>;
+}
+
+/** The call a request belongs to, for the innermost step of the composed chain. */
+const CALL = Symbol("unary call");
+type CallRequest = UnaryRequest & { [CALL]: UnaryCall };
+
+/**
+ * Composes the interceptors around a method's handler the way connect's
+ * applyInterceptors does (the first is the outermost), once per method:
+ * composing per call made a closure per interceptor per call. The handler
+ * step finds its call on the request (interceptors pass it on, or a copy
+ * of it with `...req`).
+ */
+function chain(interceptors: readonly Interceptor[], target: Omit<UnaryMethod, "invoke">): UnaryMethod["invoke"] {
+  const { impl } = target;
+  // Not async: each promise costs twice over while AsyncLocalStorage
+  // (the trace context) tracks promises; the handler's own is enough.
+  const handler = (r: UnaryRequest): Promise<UnaryResponse> => {
+    const call = (r as CallRequest)[CALL];
+    const out = impl(r.message, call.handlerContext(r));
+    return isThenable(out) ? Promise.resolve(out).then((o) => call.response(o)) : Promise.resolve(call.response(out));
+  };
+  let next = handler;
+  for (let i = interceptors.length - 1; i >= 0; i--) next = interceptors[i]!(next as never) as never;
+  return next;
 }
 
 /** Marks responses built here: tells whether a lazy header getter was ever read. */
@@ -134,7 +162,6 @@ class UnaryCall {
     private readonly headers: http2.IncomingHttpHeaders,
     private readonly contentType: string,
     private readonly target: UnaryMethod,
-    private readonly interceptors: readonly Interceptor[],
     private readonly limits: { maxRequestBytes: number; maxDeadlineMs: number },
   ) {}
 
@@ -237,73 +264,74 @@ class UnaryCall {
     return this.controller.signal;
   }
 
+  private responseHeader: Headers | undefined;
+  private responseTrailer: Headers | undefined;
+
   /** Runs the interceptors and the handler exactly as connect's invokeUnaryImplementation does. */
   private invoke(message: unknown): Promise<UnaryResponse> {
     const call = this;
-    const { service, method, impl } = this.target;
-    const authority = this.headers[":authority"] ?? this.headers.host ?? "localhost";
-    let responseHeader: Headers | undefined;
-    let responseTrailer: Headers | undefined;
-    const req: UnaryRequest = {
+    const { service, method } = this.target;
+    const req: CallRequest = {
       stream: false,
       service,
       method,
       requestMethod: "POST",
-      url: `http://${authority}${this.headers[":path"]}`,
+      get url() {
+        return `http://${call.headers[":authority"] ?? call.headers.host ?? "localhost"}${call.headers[":path"]}`;
+      },
       header: http2RequestHeaders(this.headers),
       contextValues: createContextValues(),
       message: message as UnaryRequest["message"],
       get signal() {
         return call.signal;
       },
+      [CALL]: this,
     };
-    // Not async: each promise costs twice over while AsyncLocalStorage
-    // (the trace context) tracks promises; the handler's own is enough.
-    const handler = (r: UnaryRequest): Promise<UnaryResponse> => {
-      const ctx: HandlerContext = {
-        method,
-        service: r.service,
-        requestMethod: r.requestMethod,
-        protocolName: "grpc",
-        url: r.url,
-        requestHeader: r.header,
-        values: r.contextValues,
-        get signal() {
-          return r.signal;
-        },
-        timeoutMs: () => (call.deadlineAt === 0 ? undefined : call.deadlineAt - Date.now()),
-        get responseHeader() {
-          return (responseHeader ??= new Headers());
-        },
-        get responseTrailer() {
-          return (responseTrailer ??= new Headers());
-        },
-      };
-      const out = impl(r.message, ctx);
-      return isThenable(out) ? Promise.resolve(out).then(response) : Promise.resolve(response(out));
+    return this.target.invoke(req);
+  }
+
+  /** What the handler sees of the call (`r` is the request as the interceptors passed it on). */
+  handlerContext(r: UnaryRequest): HandlerContext {
+    const call = this;
+    return {
+      method: this.target.method,
+      service: r.service,
+      requestMethod: r.requestMethod,
+      protocolName: "grpc",
+      url: r.url,
+      requestHeader: r.header,
+      values: r.contextValues,
+      get signal() {
+        return r.signal;
+      },
+      timeoutMs: () => (call.deadlineAt === 0 ? undefined : call.deadlineAt - Date.now()),
+      get responseHeader() {
+        return (call.responseHeader ??= new Headers());
+      },
+      get responseTrailer() {
+        return (call.responseTrailer ??= new Headers());
+      },
     };
-    const response = (out: unknown): UnaryResponse => {
-      const res: LazyResponse = {
-        stream: false,
-        service,
-        method,
-        message: (isMessage(out, method.output) ? out : create(method.output, out as never)) as UnaryResponse["message"],
-        get header() {
-          return (responseHeader ??= new Headers());
-        },
-        get trailer() {
-          return (responseTrailer ??= new Headers());
-        },
-        [LAZY]: (key) => (key === "header" ? responseHeader : responseTrailer) !== undefined,
-      };
-      return res;
+  }
+
+  /** The handler's answer as connect's response; header and trailer are made only if someone reads them. */
+  response(out: unknown): UnaryResponse {
+    const call = this;
+    const { service, method } = this.target;
+    const res: LazyResponse = {
+      stream: false,
+      service,
+      method,
+      message: (isMessage(out, method.output) ? out : create(method.output, out as never)) as UnaryResponse["message"],
+      get header() {
+        return (call.responseHeader ??= new Headers());
+      },
+      get trailer() {
+        return (call.responseTrailer ??= new Headers());
+      },
+      [LAZY]: (key) => (key === "header" ? call.responseHeader : call.responseTrailer) !== undefined,
     };
-    let next = handler as (r: UnaryRequest) => Promise<UnaryResponse>;
-    // The first interceptor is the outermost, as in connect's applyInterceptors.
-    for (let i = this.interceptors.length - 1; i >= 0; i--) {
-      next = this.interceptors[i]!(next as never) as never;
-    }
-    return next(req);
+    return res;
   }
 
   private respond(res: UnaryResponse) {
