@@ -17,7 +17,7 @@ rmSync(dir, { recursive: true, force: true });
 // One HS256 secret for the run, as in run.ts: the server verifies, the seeding client signs.
 const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), ADMIN_PORT: String(await freePort()), JWT_SECRET: randomBytes(32).toString("base64url") };
 for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
-const profiled = ["--cpu-prof", "--cpu-prof-dir", dir];
+const profiled = process.env.HEAP_PROF ? ["--heap-prof", "--heap-prof-dir", dir, "--heap-prof-interval", "32768"] : ["--cpu-prof", "--cpu-prof-dir", dir];
 const children: ChildProcess[] = [];
 const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "ipc"): ChildProcess => {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, ...extra }, stdio: stdio === "ipc" ? ["ignore", "ignore", "inherit", "ipc"] : ["ignore", "ignore", "inherit"] });
