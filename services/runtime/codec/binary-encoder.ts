@@ -19,7 +19,7 @@
 // Anything unsupported makes the plan fall back to `toBinary` for that message type; anything
 // unexpected at run time (invalid values, wrong $typeName, ...) throws internally and the call
 // is redone with `toBinary`, so we never emit different bytes and errors stay protobuf-es's.
-import { protoInt64, ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { protoInt64, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
 
 const ENVELOPE_HEADER_BYTES = 5; // matches grpc-wire.ts (not imported: keeps this module dependency-free)
 
@@ -42,8 +42,26 @@ const enum P {
   Required = 3,
 }
 
-// Scalar type codes used internally; enums are encoded as int32 like protobuf-es does.
-const T_ENUM = 100;
+// protobuf-es's ScalarType values as a const enum, so `case` labels are literals (V8 makes the
+// switches jump tables instead of property loads and compares); ENUM: enums, written as int32.
+const enum S {
+  DOUBLE = 1,
+  FLOAT = 2,
+  INT64 = 3,
+  UINT64 = 4,
+  INT32 = 5,
+  FIXED64 = 6,
+  FIXED32 = 7,
+  BOOL = 8,
+  STRING = 9,
+  BYTES = 12,
+  UINT32 = 13,
+  SFIXED32 = 15,
+  SFIXED64 = 16,
+  SINT32 = 17,
+  SINT64 = 18,
+  ENUM = 100,
+}
 
 interface FieldPlan {
   kind: K;
@@ -51,7 +69,7 @@ interface FieldPlan {
   desc: DescField;
   name: string; // localName
   oneof: string; // oneof localName (P.Oneof only)
-  t: number; // ScalarType (or T_ENUM) of the scalar / list item / map value
+  t: number; // ScalarType (or S.ENUM) of the scalar / list item / map value
   enumZero: number; // implicit enum zero (first value)
   tag: number; // precomputed tag (number << 3 | wireType)
   tagLen: number;
@@ -82,16 +100,16 @@ const WIRE_BIT32 = 5;
 
 function wireTypeOf(t: number): number {
   switch (t) {
-    case ScalarType.BYTES:
-    case ScalarType.STRING:
+    case S.BYTES:
+    case S.STRING:
       return WIRE_LEN;
-    case ScalarType.DOUBLE:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
+    case S.DOUBLE:
+    case S.FIXED64:
+    case S.SFIXED64:
       return WIRE_BIT64;
-    case ScalarType.FIXED32:
-    case ScalarType.SFIXED32:
-    case ScalarType.FLOAT:
+    case S.FIXED32:
+    case S.SFIXED32:
+    case S.FLOAT:
       return WIRE_BIT32;
     default:
       return WIRE_VARINT;
@@ -157,7 +175,7 @@ function compileField(f: DescField): FieldPlan {
     desc: f,
     name: f.localName,
     oneof: f.oneof ? f.oneof.localName : "",
-    t: ScalarType.INT32,
+    t: S.INT32,
     enumZero: 0,
     tag: 0,
     tagLen: 0,
@@ -179,7 +197,7 @@ function compileField(f: DescField): FieldPlan {
       break;
     case "enum":
       p.kind = K.Scalar;
-      p.t = T_ENUM;
+      p.t = S.ENUM;
       p.enumZero = f.enum.values[0]!.number;
       p.tag = makeTag(f.number, WIRE_VARINT);
       break;
@@ -205,7 +223,7 @@ function compileField(f: DescField): FieldPlan {
         p.endTag = makeTag(f.number, WIRE_END_GROUP);
         p.sub = getPlan(f.message);
       } else {
-        p.t = f.listKind === "enum" ? T_ENUM : f.scalar;
+        p.t = f.listKind === "enum" ? S.ENUM : f.scalar;
         if (f.packed) {
           p.kind = K.ListPacked;
           p.tag = makeTag(f.number, WIRE_LEN);
@@ -225,7 +243,7 @@ function compileField(f: DescField): FieldPlan {
         p.valTag = makeTag(2, WIRE_LEN);
         p.sub = getPlan(f.message);
       } else {
-        p.t = f.mapKind === "enum" ? T_ENUM : f.scalar;
+        p.t = f.mapKind === "enum" ? S.ENUM : f.scalar;
         p.valTag = makeTag(2, wireTypeOf(p.t));
       }
       break;
@@ -386,16 +404,16 @@ function sizeMessage(plan: Plan, m: any): number {
 
 function isZero(f: FieldPlan, v: any): boolean {
   switch (f.t) {
-    case T_ENUM:
+    case S.ENUM:
       return v === f.enumZero;
-    case ScalarType.BOOL:
+    case S.BOOL:
       return v === false;
-    case ScalarType.STRING:
+    case S.STRING:
       return v === "";
-    case ScalarType.BYTES:
+    case S.BYTES:
       return v instanceof Uint8Array && v.byteLength === 0;
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
+    case S.DOUBLE:
+    case S.FLOAT:
       return Object.is(v, 0);
     default:
       return v == 0;
@@ -470,14 +488,14 @@ function sizeNested(f: FieldPlan, v: any): number {
 
 function isScalarZero(t: number, v: any): boolean {
   switch (t) {
-    case ScalarType.BOOL:
+    case S.BOOL:
       return v === false;
-    case ScalarType.STRING:
+    case S.STRING:
       return v === "";
-    case ScalarType.BYTES:
+    case S.BYTES:
       return v instanceof Uint8Array && v.byteLength === 0;
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
+    case S.DOUBLE:
+    case S.FLOAT:
       return Object.is(v, 0);
     default:
       return v == 0;
@@ -487,15 +505,15 @@ function isScalarZero(t: number, v: any): boolean {
 /** Map keys are object property names; convert them as reflect's mapKeyToReflect does. */
 function mapKey(key: string, t: number): any {
   switch (t) {
-    case ScalarType.STRING:
+    case S.STRING:
       return key;
-    case ScalarType.BOOL:
+    case S.BOOL:
       return key === "true" ? true : key === "false" ? false : key;
-    case ScalarType.INT32:
-    case ScalarType.FIXED32:
-    case ScalarType.UINT32:
-    case ScalarType.SFIXED32:
-    case ScalarType.SINT32: {
+    case S.INT32:
+    case S.FIXED32:
+    case S.UINT32:
+    case S.SFIXED32:
+    case S.SINT32: {
       const n = Number.parseInt(key);
       return Number.isFinite(n) ? n : key;
     }
@@ -506,63 +524,73 @@ function mapKey(key: string, t: number): any {
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 const TWO_32 = 4294967296;
+const TWO_52 = 4503599627370496;
+const MAX_SAFE = 9007199254740991;
 
 function sizeScalar(t: number, v: any): number {
   switch (t) {
-    case ScalarType.STRING: {
+    case S.STRING: {
       if (typeof v !== "string") bad();
       const n = utf8Length(v);
       const slot = pushLen(); // before indexing: pushLen may replace `lens`
       lens[slot] = n;
       return varint32Size(n) + n;
     }
-    case T_ENUM:
-    case ScalarType.INT32:
+    case S.ENUM:
+    case S.INT32:
       if (typeof v !== "number" || (v | 0) !== v) bad();
       return v < 0 ? 10 : varint32Size(v);
-    case ScalarType.UINT32:
+    case S.UINT32:
       if (typeof v !== "number" || v >>> 0 !== v) bad();
       return varint32Size(v);
-    case ScalarType.SINT32:
+    case S.SINT32:
       if (typeof v !== "number" || (v | 0) !== v) bad();
       return varint32Size(((v << 1) ^ (v >> 31)) >>> 0);
-    case ScalarType.BOOL:
+    case S.BOOL:
       return 1;
-    case ScalarType.DOUBLE:
+    case S.DOUBLE:
       if (typeof v !== "number") bad();
       return 8;
-    case ScalarType.FLOAT:
+    case S.FLOAT:
       if (typeof v !== "number" || (Number.isFinite(v) && (v > FLOAT32_MAX || v < -FLOAT32_MAX))) bad();
       return 4;
-    case ScalarType.FIXED32:
+    case S.FIXED32:
       if (typeof v !== "number" || v >>> 0 !== v) bad();
       return 4;
-    case ScalarType.SFIXED32:
+    case S.SFIXED32:
       if (typeof v !== "number" || (v | 0) !== v) bad();
       return 4;
-    case ScalarType.FIXED64:
+    case S.FIXED64:
       protoInt64.uEnc(v); // validates like protobuf-es (throws on bad input)
       return 8;
-    case ScalarType.SFIXED64:
+    case S.SFIXED64:
       protoInt64.enc(v);
       return 8;
-    case ScalarType.BYTES:
+    case S.BYTES:
       if (!(v instanceof Uint8Array)) bad();
       return varint32Size(v.length) + v.length;
-    case ScalarType.INT64: {
-      if (typeof v === "bigint" && v >= 0n && v <= 9007199254740991n) return varintNumSize(Number(v));
+    case S.INT64: {
+      if (typeof v === "bigint") {
+        // Number() is exact below 2^53 and rounds to >= 2^53 above it, so this test is exact
+        const n = Number(v);
+        if (n >= 0 && n <= MAX_SAFE) return varintNumSize(n);
+      }
       const tc = protoInt64.enc(v);
       return varint64Size(tc.lo, tc.hi);
     }
-    case ScalarType.UINT64: {
-      if (typeof v === "bigint" && v >= 0n && v <= 9007199254740991n) return varintNumSize(Number(v));
+    case S.UINT64: {
+      if (typeof v === "bigint") {
+        // Number() is exact below 2^53 and rounds to >= 2^53 above it, so this test is exact
+        const n = Number(v);
+        if (n >= 0 && n <= MAX_SAFE) return varintNumSize(n);
+      }
       const tc = protoInt64.uEnc(v);
       return varint64Size(tc.lo, tc.hi);
     }
-    case ScalarType.SINT64: {
-      if (typeof v === "bigint" && v >= -4503599627370496n && v < 4503599627370496n) {
-        const n = Number(v);
-        return varintNumSize(n >= 0 ? n * 2 : -n * 2 - 1);
+    case S.SINT64: {
+      if (typeof v === "bigint") {
+        const n = Number(v); // exact within ±2^52, where the zigzag value stays below 2^53
+        if (n >= -TWO_52 && n < TWO_52) return varintNumSize(n >= 0 ? n * 2 : -n * 2 - 1);
       }
       const tc = protoInt64.enc(v);
       const sign = tc.hi >> 31;
@@ -728,19 +756,19 @@ function writeNested(f: FieldPlan, v: any): void {
 
 function writeScalar(t: number, v: any): void {
   switch (t) {
-    case ScalarType.STRING: {
+    case S.STRING: {
       const n = lens[lenAt++]!;
       writeVarint32(n);
-      if (n === v.length && n < 32) {
-        // ASCII: a char-code loop beats the native call for short strings
+      if (n === v.length && n < 64) {
+        // ASCII up to 64 chars (ids, names): a char-code loop is cheaper than the native call
         for (let i = 0; i < n; i++) buf[pos++] = v.charCodeAt(i);
       } else {
         pos += buf.utf8Write(v, pos, n);
       }
       return;
     }
-    case T_ENUM:
-    case ScalarType.INT32:
+    case S.ENUM:
+    case S.INT32:
       if (v >= 0) writeVarint32(v);
       else {
         // negative int32: sign-extended to 64 bits, always 10 bytes
@@ -751,58 +779,64 @@ function writeScalar(t: number, v: any): void {
         buf[pos++] = 1;
       }
       return;
-    case ScalarType.UINT32:
+    case S.UINT32:
       writeVarint32(v);
       return;
-    case ScalarType.SINT32:
+    case S.SINT32:
       writeVarint32(((v << 1) ^ (v >> 31)) >>> 0);
       return;
-    case ScalarType.BOOL:
+    case S.BOOL:
       buf[pos++] = v ? 1 : 0;
       return;
-    case ScalarType.DOUBLE:
+    case S.DOUBLE:
       pos = buf.writeDoubleLE(v, pos);
       return;
-    case ScalarType.FLOAT:
+    case S.FLOAT:
       pos = buf.writeFloatLE(v, pos);
       return;
-    case ScalarType.FIXED32:
+    case S.FIXED32:
       pos = buf.writeUInt32LE(v, pos);
       return;
-    case ScalarType.SFIXED32:
+    case S.SFIXED32:
       pos = buf.writeInt32LE(v, pos);
       return;
-    case ScalarType.FIXED64: {
+    case S.FIXED64: {
       const tc = protoInt64.uEnc(v);
       pos = buf.writeInt32LE(tc.lo, pos);
       pos = buf.writeInt32LE(tc.hi, pos);
       return;
     }
-    case ScalarType.SFIXED64: {
+    case S.SFIXED64: {
       const tc = protoInt64.enc(v);
       pos = buf.writeInt32LE(tc.lo, pos);
       pos = buf.writeInt32LE(tc.hi, pos);
       return;
     }
-    case ScalarType.BYTES:
+    case S.BYTES:
       writeVarint32(v.length);
       buf.set(v, pos);
       pos += v.length;
       return;
-    case ScalarType.INT64: {
-      if (typeof v === "bigint" && v >= 0n && v <= 9007199254740991n) return writeVarintNum(Number(v));
+    case S.INT64: {
+      if (typeof v === "bigint") {
+        const n = Number(v);
+        if (n >= 0 && n <= MAX_SAFE) return writeVarintNum(n);
+      }
       const tc = protoInt64.enc(v);
       return writeVarint64(tc.lo, tc.hi);
     }
-    case ScalarType.UINT64: {
-      if (typeof v === "bigint" && v >= 0n && v <= 9007199254740991n) return writeVarintNum(Number(v));
+    case S.UINT64: {
+      if (typeof v === "bigint") {
+        const n = Number(v);
+        if (n >= 0 && n <= MAX_SAFE) return writeVarintNum(n);
+      }
       const tc = protoInt64.uEnc(v);
       return writeVarint64(tc.lo, tc.hi);
     }
-    case ScalarType.SINT64: {
-      if (typeof v === "bigint" && v >= -4503599627370496n && v < 4503599627370496n) {
+    case S.SINT64: {
+      if (typeof v === "bigint") {
         const n = Number(v);
-        return writeVarintNum(n >= 0 ? n * 2 : -n * 2 - 1);
+        if (n >= -TWO_52 && n < TWO_52) return writeVarintNum(n >= 0 ? n * 2 : -n * 2 - 1);
       }
       const tc = protoInt64.enc(v);
       const sign = tc.hi >> 31;
