@@ -321,6 +321,7 @@ describe("encodeBinary matches toBinary", async () => {
       expect(encoderStats.fallbacks - afterEmpty, `${desc.typeName}: ${String(encoderStats.lastError)}`).toBe(0);
     }
     expect(n).toBe(messages.length * SAMPLES);
+    console.log(`${messages.length} message types, ${n} random messages`);
   });
 });
 
