@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -13,7 +13,8 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, http2RequestHeaders } from "./grpc-wire.js";
+import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, http2RequestHeaders } from "./grpc-wire.js";
+import { encodeBinaryEnveloped } from "./codec/binary-encoder.js";
 import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
 
 /**
@@ -338,7 +339,8 @@ class UnaryCall {
     if (this.answered || this.stream.destroyed) return;
     this.answered = true;
     clearTimeout(this.deadline);
-    const frame = encodeEnvelope(toBinary(res.method.output, res.message));
+    // Header and message in one exact-size buffer, without toBinary's reflect/chunk garbage.
+    const frame = encodeBinaryEnveloped(res.method.output, res.message);
     const trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
     // Read through the response's own getters, so untouched ones stay unallocated.
     const header = responseHeaders(res, "header");
