@@ -1,8 +1,9 @@
 import http2 from "node:http2";
-import { fromBinary, toBinary, type DescMethodUnary, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type DescMethodUnary, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "../services/runtime/grpc-wire.js";
 
 
@@ -24,7 +25,7 @@ export async function grpcUnary(
   header: Headers,
   input: Message,
 ): Promise<Message> {
-  const output = await grpcUnaryBinary(sessions, basePath, method, signal, timeoutMs, header, toBinary(method.input, input));
+  const output = await grpcUnaryBinary(sessions, basePath, method, signal, timeoutMs, header, encodeBinary(method.input, input));
   try {
     return fromBinary(method.output, output);
   } catch (err) {

@@ -1,10 +1,11 @@
-import { fromBinary, fromJsonString, toBinary, toJsonString, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString, toJsonString, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type ContextValues, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { compressionNegotiate, envelopeCompress, type Compression } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
+import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { ENVELOPE_HEADER_BYTES } from "../services/runtime/grpc-wire.js";
 import type { Forwarder } from "./forward.js";
 import { headersOf, pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
@@ -90,7 +91,7 @@ export class UnaryFastPath {
         // The gateway's interceptors observe and refuse, they never swap the
         // request message: the bytes the caller sent are that message.
         const binary = async (req: UnaryRequest) => {
-          const bytes = await forwarder.unaryBinary(unary, req.contextValues.get(requestBytesKey) ?? toBinary(unary.input, req.message), callInfo(req));
+          const bytes = await forwarder.unaryBinary(unary, req.contextValues.get(requestBytesKey) ?? encodeBinary(unary.input, req.message), callInfo(req));
           return lazyResponse(unary, undefined, bytes);
         };
         const intercepted = (handler: (req: UnaryRequest) => Promise<UnaryResponse>) => {
@@ -360,7 +361,7 @@ function binaryOf(response: UnaryResponse): Uint8Array {
   const bytes = (response as Partial<LazyResponse>)[BYTES];
   // An interceptor that set another message (spreading the response turns the getter into a value) wins.
   if (bytes !== undefined && Object.getOwnPropertyDescriptor(response, "message")?.get !== undefined) return bytes;
-  return toBinary(response.method.output, response.message);
+  return encodeBinary(response.method.output, response.message);
 }
 
 /** The response's header or trailer fields, when there are any (without making empty ones). */

@@ -1,6 +1,7 @@
-import { fromBinary, toBinary, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
 import { createClient, createContextKey, createContextValues, type Interceptor, type Transport, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
 import { grpcUnary, grpcUnaryBinary } from "./grpc-unary-client.js";
@@ -110,7 +111,7 @@ function directUnary(
     unaryBinary: async (method, signal, timeoutMs, header, input) => {
       const res = (await call(method, signal, timeoutMs, header, () => fromBinary(method.input, input), input)) as UnaryResponse & { bytes?: Uint8Array };
       // An interceptor may answer with a response of its own (no bytes): encode it.
-      return res.bytes ?? toBinary(method.output, res.message);
+      return res.bytes ?? encodeBinary(method.output, res.message);
     },
   };
 }
