@@ -68,25 +68,6 @@ export function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-/** What a server process answers to {type:"stats"} over IPC. */
-export interface ServerStats {
-  type: "stats";
-  cpuUserUs: number;
-  cpuSystemUs: number;
-}
-
-/** Makes a server process answer stats requests over IPC. */
-export function answerStats(): void {
-  process.on("message", (msg: { type?: string }) => {
-    if (msg?.type === "stats") {
-      const u = process.cpuUsage();
-      process.send!({ type: "stats", cpuUserUs: u.user, cpuSystemUs: u.system } satisfies ServerStats);
-    } else if (msg?.type === "exit") {
-      process.exit(0);
-    }
-  });
-}
-
 /** The q-quantile (0..1) of ascending-sorted values (nearest rank). */
 export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;

@@ -1,7 +1,8 @@
 // A bare @grpc/grpc-js server answering the same .proto from memory: GetEvent
 // returns one fixed event, whatever the id. The floor to compare against.
 import * as grpc from "@grpc/grpc-js";
-import { answerStats, loadEventService } from "../lib.js";
+import { loadEventService } from "../lib.js";
+import { answerStats } from "./ipc.js";
 
 const now = Math.floor(Date.now() / 1000);
 const EVENT = {

@@ -4,7 +4,7 @@
 import { readEventsConfig, startEventsService } from "../../services/events/app.js";
 import { EnvReader } from "../../services/runtime/config.js";
 import { createLogger } from "../../services/runtime/logger.js";
-import { answerStats } from "../lib.js";
+import { answerStats } from "./ipc.js";
 
 const config = readEventsConfig(
   new EnvReader({ PORT: process.env.PORT ?? "0", ADMIN_PORT: process.env.ADMIN_PORT ?? "0", LOG_LEVEL: "info", HOST: "127.0.0.1", JWT_SECRET: process.env.JWT_SECRET }),
