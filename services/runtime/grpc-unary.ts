@@ -299,7 +299,9 @@ class UnaryCall {
       service: r.service,
       requestMethod: r.requestMethod,
       protocolName: "grpc",
-      url: r.url,
+      get url() {
+        return r.url;
+      },
       requestHeader: r.header,
       values: r.contextValues,
       get signal() {
