@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT, freePort } from "./lib.js";
 
@@ -14,6 +14,7 @@ const gatewaySide = process.argv.includes("--gateway");
 const gatewayProtocol = process.argv.includes("--grpc-web") ? "grpc-web" : "connect-json";
 const dir = `${ROOT}bench/results/profile`;
 rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
 // One HS256 secret for the run, as in run.ts: the server verifies, the seeding client signs.
 const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), ADMIN_PORT: String(await freePort()), JWT_SECRET: randomBytes(32).toString("base64url") };
 for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delete env[k];
@@ -32,7 +33,9 @@ const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "
   return child;
 };
 
-const server = run([...(gatewaySide ? [] : profiled), "dist/bench/servers/events.js"], {});
+// ALLOC_PROF=1: the EventService samples its allocations instead (bench/servers/events.ts), no CPU profile.
+const allocFile = process.env.ALLOC_PROF ? `${dir}/events.heapprofile` : undefined;
+const server = run([...(gatewaySide || allocFile ? [] : profiled), "dist/bench/servers/events.js"], allocFile ? { BENCH_ALLOC_PROFILE: allocFile } : {});
 const [ready] = (await once(server, "message")) as [{ port: number }];
 let target = ready.port;
 let gateway: ChildProcess | undefined;
@@ -62,6 +65,24 @@ server.send({ type: "exit" });
 await once(server, "exit");
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; }
+const where = (n: Node) => `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(`file://${ROOT}`, "")}:${n.callFrame.lineNumber + 1}`;
+if (allocFile) {
+  // Bytes allocated per measured call, by the function that allocated them.
+  type AllocNode = Node & { selfSize: number; children: AllocNode[] };
+  const head = (JSON.parse(readFileSync(allocFile, "utf8")) as { head: AllocNode }).head;
+  const bytes = new Map<string, number>();
+  let sum = 0;
+  const walk = (n: AllocNode) => {
+    bytes.set(where(n), (bytes.get(where(n)) ?? 0) + n.selfSize);
+    sum += n.selfSize;
+    n.children.forEach(walk);
+  };
+  walk(head);
+  const calls = 5_000 + Number(process.env.PROFILE_CALLS ?? 20_000);
+  console.log(`allocation profile ${allocFile}: ${(sum / calls).toFixed(0)} bytes per call (sampled, ${calls} calls)`);
+  for (const [k, v] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(v / calls).toFixed(0).padStart(6)} B  ${k}`);
+  process.exit(0);
+}
 const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))!;
 const prof = JSON.parse(readFileSync(`${dir}/${file}`, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -69,7 +90,7 @@ const self = new Map<string, number>();
 let total = 0;
 prof.samples.forEach((id, i) => {
   const n = byId.get(id)!;
-  const key = `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.replace(`file://${ROOT}`, "")}:${n.callFrame.lineNumber + 1}`;
+  const key = where(n);
   const dt = prof.timeDeltas[i] ?? 0;
   self.set(key, (self.get(key) ?? 0) + dt);
   total += dt;

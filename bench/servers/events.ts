@@ -11,5 +11,26 @@ const config = readEventsConfig(
 );
 const logger = createLogger(config.runtime.logLevel, { service: "events" });
 const running = await startEventsService(config, { logger });
+if (process.env.BENCH_ALLOC_PROFILE) await sampleAllocations(process.env.BENCH_ALLOC_PROFILE);
 answerStats();
 process.send!({ type: "ready", port: running.port });
+
+/**
+ * bench/profile.ts --alloc: samples where the server allocates, from ready
+ * to exit, counting objects that the young and old GC collected too (Node's
+ * --heap-prof keeps only what is still alive at the end).
+ */
+async function sampleAllocations(file: string) {
+  const { Session } = await import("node:inspector/promises");
+  const { writeFileSync } = await import("node:fs");
+  const session = new Session();
+  session.connect();
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  const stop = process.exit.bind(process);
+  process.exit = ((code?: number) => {
+    void session.post("HeapProfiler.stopSampling").then(({ profile }) => {
+      writeFileSync(file, JSON.stringify(profile));
+      stop(code);
+    });
+  }) as typeof process.exit;
+}

@@ -3,7 +3,6 @@ import { create, fromBinary, isMessage, type DescMethodUnary, type DescService }
 import {
   Code,
   ConnectError,
-  createContextValues,
   createServiceImplSpec,
   type ConnectRouter,
   type HandlerContext,
@@ -112,6 +111,68 @@ interface UnaryMethod {
   impl: (req: unknown, ctx: HandlerContext) => unknown;
   /** The interceptors around the handler, composed once: a call only passes its request through. */
   invoke: (req: UnaryRequest) => Promise<UnaryResponse>;
+}
+
+/**
+ * connect's ContextValues as a class: createContextValues() returns an
+ * object literal with three new closures per call. Values live on the
+ * object under their keys' symbols, as in connect's.
+ */
+class CallValues implements ContextValues {
+  get<T>(key: ContextKey<T>): T {
+    return key.id in this ? (this as unknown as Record<symbol, T>)[key.id]! : key.defaultValue;
+  }
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this as unknown as Record<symbol, T>)[key.id] = value;
+    return this;
+  }
+  delete(key: ContextKey<unknown>): this {
+    delete (this as unknown as Record<symbol, unknown>)[key.id];
+    return this;
+  }
+}
+
+/**
+ * What a handler sees of its call, as a class (getters on the prototype):
+ * an object literal with getters and a closure cost an allocation each per
+ * call. Nobody copies a HandlerContext, so no getter is lost to a spread.
+ */
+class CallContext implements HandlerContext {
+  readonly protocolName = "grpc";
+  constructor(
+    private readonly call: UnaryCall,
+    private readonly req: UnaryRequest,
+  ) {}
+  get method() {
+    return this.req.method;
+  }
+  get service() {
+    return this.req.service;
+  }
+  get requestMethod() {
+    return this.req.requestMethod;
+  }
+  get url() {
+    return this.req.url;
+  }
+  get requestHeader() {
+    return this.req.header;
+  }
+  get values() {
+    return this.req.contextValues;
+  }
+  get signal() {
+    return this.req.signal;
+  }
+  timeoutMs(): number | undefined {
+    return this.call.timeoutMs();
+  }
+  get responseHeader() {
+    return this.call.responseHeaderOrNew;
+  }
+  get responseTrailer() {
+    return this.call.responseTrailerOrNew;
+  }
 }
 
 /** The call a request belongs to, for the innermost step of the composed chain. */
@@ -281,7 +342,7 @@ class UnaryCall {
         return `http://${call.headers[":authority"] ?? call.headers.host ?? "localhost"}${call.headers[":path"]}`;
       },
       header: http2RequestHeaders(this.headers),
-      contextValues: createContextValues(),
+      contextValues: new CallValues(),
       message: message as UnaryRequest["message"],
       get signal() {
         return call.signal;
@@ -293,28 +354,20 @@ class UnaryCall {
 
   /** What the handler sees of the call (`r` is the request as the interceptors passed it on). */
   handlerContext(r: UnaryRequest): HandlerContext {
-    const call = this;
-    return {
-      method: this.target.method,
-      service: r.service,
-      requestMethod: r.requestMethod,
-      protocolName: "grpc",
-      get url() {
-        return r.url;
-      },
-      requestHeader: r.header,
-      values: r.contextValues,
-      get signal() {
-        return r.signal;
-      },
-      timeoutMs: () => (call.deadlineAt === 0 ? undefined : call.deadlineAt - Date.now()),
-      get responseHeader() {
-        return (call.responseHeader ??= new Headers());
-      },
-      get responseTrailer() {
-        return (call.responseTrailer ??= new Headers());
-      },
-    };
+    return new CallContext(this, r);
+  }
+
+  /** Milliseconds left before the caller's deadline, if it sent one. */
+  timeoutMs(): number | undefined {
+    return this.deadlineAt === 0 ? undefined : this.deadlineAt - Date.now();
+  }
+
+  get responseHeaderOrNew(): Headers {
+    return (this.responseHeader ??= new Headers());
+  }
+
+  get responseTrailerOrNew(): Headers {
+    return (this.responseTrailer ??= new Headers());
   }
 
   /** The handler's answer as connect's response; header and trailer are made only if someone reads them. */
@@ -327,10 +380,10 @@ class UnaryCall {
       method,
       message: (isMessage(out, method.output) ? out : create(method.output, out as never)) as UnaryResponse["message"],
       get header() {
-        return (call.responseHeader ??= new Headers());
+        return call.responseHeaderOrNew;
       },
       get trailer() {
-        return (call.responseTrailer ??= new Headers());
+        return call.responseTrailerOrNew;
       },
       [LAZY]: (key) => (key === "header" ? call.responseHeader : call.responseTrailer) !== undefined,
     };
