@@ -5,6 +5,8 @@ import {
   ConnectError,
   createServiceImplSpec,
   type ConnectRouter,
+  type ContextKey,
+  type ContextValues,
   type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
