@@ -10,6 +10,7 @@ import {
   trace,
   type Context,
   type Span,
+  type SpanContext,
   type SpanOptions,
   type TextMapGetter,
   type Tracer,
@@ -156,8 +157,14 @@ export function contextFromTraceHeaders(fields: { traceparent?: string | string[
 
 /** The ids of the active span, for log lines; undefined outside any trace. */
 export function activeTraceIds(): { trace_id: string; span_id: string } | undefined {
+  const span = activeSpanIds();
+  return span && { trace_id: span.traceId, span_id: span.spanId };
+}
+
+/** The active span's context when it is valid, without making an object (log lines). */
+export function activeSpanIds(): SpanContext | undefined {
   const span = trace.getSpanContext(context.active());
-  return span && trace.isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : undefined;
+  return span && trace.isSpanContextValid(span) ? span : undefined;
 }
 
 /**

@@ -1,0 +1,61 @@
+import { ROOT_CONTEXT, context, trace } from "@opentelemetry/api";
+import { describe, expect, it } from "vitest";
+import { createLogger, type LogFields } from "./logger.js";
+import { installTracing } from "./tracing.js";
+
+installTracing();
+
+/** What every line must be: the spread of its parts, as JSON (the logger's general path). */
+function expected(line: string, level: string, base: LogFields, ids: object | undefined, msg: string, fields?: LogFields): string {
+  const time = (JSON.parse(line) as { time: string }).time;
+  const replacer = (_key: string, value: unknown) =>
+    value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : typeof value === "bigint" ? value.toString() : value;
+  return JSON.stringify({ time, level, ...base, ...ids, msg, ...fields }, replacer);
+}
+
+function capture(base: LogFields = {}) {
+  const lines: string[] = [];
+  const logger = createLogger("debug", base, (line) => lines.push(line));
+  return { logger, lines };
+}
+
+const SPAN = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: 1 };
+const inSpan = (fn: () => void) => context.with(trace.setSpanContext(ROOT_CONTEXT, SPAN), fn);
+
+describe("logger lines", () => {
+  const cases: { name: string; base: LogFields; msg: string; fields?: LogFields }[] = [
+    { name: "no fields", base: {}, msg: "started" },
+    { name: "an access log line", base: { service: "events" }, msg: "rpc", fields: { method: "/myevents.v1.EventService/GetEvent", code: "OK", duration_ms: 0.412, protocol: "grpc" } },
+    { name: "strings that need escaping", base: { service: 'ev"ents' }, msg: 'say "hi"\n\tnow \u2028 ✓ 🎫', fields: { path: "a\\b", note: "\u0000\u001f", emoji: "🎟️" } },
+    { name: "undefined, null, NaN and booleans", base: { service: "s" }, msg: "m", fields: { gone: undefined, none: null, nan: NaN, yes: true, inf: Infinity } },
+    { name: "a field named like a base field", base: { service: "events", zone: "a" }, msg: "m", fields: { method: "x", service: "other" } },
+    { name: "a field named like a line key", base: { service: "events" }, msg: "m", fields: { msg: "shadow", level: "fake", code: "OK" } },
+    { name: "an error and a bigint", base: { service: "events" }, msg: "failed", fields: { error: new Error("boom"), seconds: 12n } },
+    { name: "a base field named like a line key", base: { time: "then", service: "events" }, msg: "m", fields: { a: 1 } },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: outside and inside a trace`, () => {
+      const { logger, lines } = capture(c.base);
+      logger.info(c.msg, c.fields);
+      inSpan(() => logger.warn(c.msg, c.fields));
+      expect(lines).toHaveLength(2);
+      expect(lines.every((l) => l.endsWith("\n") && !l.slice(0, -1).includes("\n"))).toBe(true);
+      expect(lines[0]!.slice(0, -1)).toBe(expected(lines[0]!, "info", c.base, undefined, c.msg, c.fields));
+      expect(lines[1]!.slice(0, -1)).toBe(expected(lines[1]!, "warn", c.base, { trace_id: SPAN.traceId, span_id: SPAN.spanId }, c.msg, c.fields));
+    });
+  }
+
+  it("child loggers add their fields after the parent's", () => {
+    const { logger, lines } = capture({ service: "bookings" });
+    logger.child({ consumer: "booking.confirmed" }).info("applied", { id: "b-1" });
+    expect(lines[0]!.slice(0, -1)).toBe(expected(lines[0]!, "info", { service: "bookings", consumer: "booking.confirmed" }, undefined, "applied", { id: "b-1" }));
+  });
+
+  it("lines below the level are not written", () => {
+    const lines: string[] = [];
+    const logger = createLogger("warn", {}, (line) => lines.push(line));
+    logger.info("quiet");
+    logger.error("loud");
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(["loud"]);
+  });
+});
