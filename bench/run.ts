@@ -355,6 +355,10 @@ mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, "-");
 writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab, c: c.data, d: d?.data, e }, null, 2) + "\n");
 
+const pairedRatios = Array.from({ length: A.rounds }, (_, round) => {
+  const of = (side: Side) => ab.runs.find((r) => r.round === round && r.side === side)!.callsPerSec;
+  return of("project") / of("bare");
+});
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const s = ab.summary;
 const row = (label: string, x: (typeof s)[Side], rss: string) =>
@@ -389,6 +393,8 @@ ${ratio("ratio Connect JSON/(a) project", s["gw-connect"], s.project)}
 ${ratio("ratio gRPC-Web/(a) project", s["gw-grpcweb"], s.project)}
 
 Per round (calls/s): ${ab.runs.map((r) => `${r.side} ${r.callsPerSec.toFixed(0)}`).join(", ")}
+
+Project/bare calls/s within each round (the two sides minutes apart, so machine drift between rounds cancels): ${pairedRatios.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedRatios).toFixed(2)})
 
 ${c.markdown}
 ${d ? `\n${d.markdown}\n` : ""}
