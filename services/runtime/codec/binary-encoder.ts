@@ -569,35 +569,36 @@ function sizeScalar(t: number, v: any): number {
     case S.BYTES:
       if (!(v instanceof Uint8Array)) bad();
       return varint32Size(v.length) + v.length;
-    case S.INT64: {
-      if (typeof v === "bigint") {
-        // Number() is exact below 2^53 and rounds to >= 2^53 above it, so this test is exact
-        const n = Number(v);
-        if (n >= 0 && n <= MAX_SAFE) return varintNumSize(n);
-      }
-      const tc = protoInt64.enc(v);
-      return varint64Size(tc.lo, tc.hi);
-    }
-    case S.UINT64: {
-      if (typeof v === "bigint") {
-        // Number() is exact below 2^53 and rounds to >= 2^53 above it, so this test is exact
-        const n = Number(v);
-        if (n >= 0 && n <= MAX_SAFE) return varintNumSize(n);
-      }
-      const tc = protoInt64.uEnc(v);
-      return varint64Size(tc.lo, tc.hi);
-    }
+    case S.INT64:
+    case S.UINT64:
     case S.SINT64: {
-      if (typeof v === "bigint") {
-        const n = Number(v); // exact within ±2^52, where the zigzag value stays below 2^53
-        if (n >= -TWO_52 && n < TWO_52) return varintNumSize(n >= 0 ? n * 2 : -n * 2 - 1);
-      }
-      const tc = protoInt64.enc(v);
-      const sign = tc.hi >> 31;
-      return varint64Size((tc.lo << 1) ^ sign, ((tc.hi << 1) | (tc.lo >>> 31)) ^ sign);
+      const w = varint64Of(t, v);
+      return typeof w === "number" ? varintNumSize(w) : varint64Size(w.lo, w.hi);
     }
   }
   return bad();
+}
+
+/**
+ * A 64-bit varint field's value as it goes on the wire (zigzagged for
+ * sint64), for the size and the write pass alike: a safe non-negative
+ * number in the common case (a bigint below 2^53: no allocation), else
+ * protobuf-es's two's-complement halves (which also validate the input).
+ */
+function varint64Of(t: number, v: any): number | { lo: number; hi: number } {
+  if (typeof v === "bigint") {
+    // Number() is exact below 2^53 and rounds to >= 2^53 above it, so these tests are exact;
+    // within ±2^52 the zigzag value stays below 2^53.
+    const n = Number(v);
+    if (t === S.SINT64) {
+      if (n >= -TWO_52 && n < TWO_52) return n >= 0 ? n * 2 : -n * 2 - 1;
+    } else if (n >= 0 && n <= MAX_SAFE) return n;
+  }
+  if (t === S.UINT64) return protoInt64.uEnc(v);
+  const tc = protoInt64.enc(v);
+  if (t === S.INT64) return tc;
+  const sign = tc.hi >> 31;
+  return { lo: (tc.lo << 1) ^ sign, hi: ((tc.hi << 1) | (tc.lo >>> 31)) ^ sign };
 }
 
 function varint32Size(v: number): number {
@@ -817,30 +818,11 @@ function writeScalar(t: number, v: any): void {
       buf.set(v, pos);
       pos += v.length;
       return;
-    case S.INT64: {
-      if (typeof v === "bigint") {
-        const n = Number(v);
-        if (n >= 0 && n <= MAX_SAFE) return writeVarintNum(n);
-      }
-      const tc = protoInt64.enc(v);
-      return writeVarint64(tc.lo, tc.hi);
-    }
-    case S.UINT64: {
-      if (typeof v === "bigint") {
-        const n = Number(v);
-        if (n >= 0 && n <= MAX_SAFE) return writeVarintNum(n);
-      }
-      const tc = protoInt64.uEnc(v);
-      return writeVarint64(tc.lo, tc.hi);
-    }
+    case S.INT64:
+    case S.UINT64:
     case S.SINT64: {
-      if (typeof v === "bigint") {
-        const n = Number(v);
-        if (n >= -TWO_52 && n < TWO_52) return writeVarintNum(n >= 0 ? n * 2 : -n * 2 - 1);
-      }
-      const tc = protoInt64.enc(v);
-      const sign = tc.hi >> 31;
-      return writeVarint64((tc.lo << 1) ^ sign, ((tc.hi << 1) | (tc.lo >>> 31)) ^ sign);
+      const w = varint64Of(t, v);
+      return typeof w === "number" ? writeVarintNum(w) : writeVarint64(w.lo, w.hi);
     }
   }
 }
