@@ -356,38 +356,47 @@ function checkMessage(plan: Plan, m: unknown): void {
 
 // ---- size pass ----------------------------------------------------------------------------
 
+/** What presentValue answers for a field that is not written. */
+const ABSENT = Symbol("absent");
+
+/**
+ * The value of field `f` that goes on the wire, or ABSENT: unset, another
+ * oneof case, or the zero value (empty list or map) under implicit presence.
+ * Checks the shapes protobuf-es would reject (it throws, and the caller
+ * falls back); both passes ask it, so they agree on what is written.
+ */
+function presentValue(f: FieldPlan, m: any): any {
+  switch (f.presence) {
+    case P.Oneof: {
+      const o = m[f.oneof]; // undefined throws here, as in protobuf-es, and we fall back
+      return o.case === f.name ? o.value : ABSENT;
+    }
+    case P.Implicit: {
+      const v = m[f.name];
+      if (f.kind === K.Scalar) return isZero(f, v) ? ABSENT : v;
+      if (f.kind === K.Map) {
+        if (typeof v !== "object" || v === null) bad();
+        return Object.keys(v).length === 0 ? ABSENT : v;
+      }
+      if (!Array.isArray(v)) bad();
+      return v.length === 0 ? ABSENT : v;
+    }
+    default: {
+      const v = m[f.name];
+      if (v !== undefined && hasOwn.call(m, f.name)) return v;
+      if (f.presence === P.Required) bad(); // protobuf-es throws "required field not set"
+      return ABSENT;
+    }
+  }
+}
+
 function sizeMessage(plan: Plan, m: any): number {
   let size = 0;
   const fields = plan.fields;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
-    let v: any;
-    switch (f.presence) {
-      case P.Oneof: {
-        const o = m[f.oneof]; // undefined throws here, as in protobuf-es, and we fall back
-        if (o.case !== f.name) continue;
-        v = o.value;
-        break;
-      }
-      case P.Implicit:
-        v = m[f.name];
-        if (f.kind === K.Scalar) {
-          if (isZero(f, v)) continue;
-        } else if (f.kind === K.Map) {
-          if (typeof v !== "object" || v === null) bad();
-          if (Object.keys(v).length === 0) continue;
-        } else {
-          if (!Array.isArray(v)) bad();
-          if (v.length === 0) continue;
-        }
-        break;
-      default:
-        v = m[f.name];
-        if (v === undefined || !hasOwn.call(m, f.name)) {
-          if (f.presence === P.Required) bad(); // protobuf-es throws "required field not set"
-          continue;
-        }
-    }
+    const v = presentValue(f, m);
+    if (v === ABSENT) continue;
     size += sizeField(f, v);
   }
   const unknown = m.$unknown;
@@ -658,26 +667,8 @@ function writeMessage(plan: Plan, m: any): void {
   const fields = plan.fields;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
-    let v: any;
-    switch (f.presence) {
-      case P.Oneof: {
-        const o = m[f.oneof]; // undefined throws here, as in protobuf-es, and we fall back
-        if (o.case !== f.name) continue;
-        v = o.value;
-        break;
-      }
-      case P.Implicit:
-        v = m[f.name];
-        if (f.kind === K.Scalar) {
-          if (isZero(f, v)) continue;
-        } else if (f.kind === K.Map) {
-          if (Object.keys(v).length === 0) continue;
-        } else if (v.length === 0) continue;
-        break;
-      default:
-        v = m[f.name];
-        if (v === undefined || !hasOwn.call(m, f.name)) continue;
-    }
+    const v = presentValue(f, m);
+    if (v === ABSENT) continue;
     writeField(f, v);
   }
   const unknown = m.$unknown;
