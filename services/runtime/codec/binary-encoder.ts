@@ -411,22 +411,9 @@ function sizeMessage(plan: Plan, m: any): number {
   return size;
 }
 
+/** A scalar field's zero value (an enum's is its first value), as protobuf-es tells it. */
 function isZero(f: FieldPlan, v: any): boolean {
-  switch (f.t) {
-    case S.ENUM:
-      return v === f.enumZero;
-    case S.BOOL:
-      return v === false;
-    case S.STRING:
-      return v === "";
-    case S.BYTES:
-      return v instanceof Uint8Array && v.byteLength === 0;
-    case S.DOUBLE:
-    case S.FLOAT:
-      return Object.is(v, 0);
-    default:
-      return v == 0;
-  }
+  return f.t === S.ENUM ? v === f.enumZero : isScalarZero(f.t, v);
 }
 
 function sizeField(f: FieldPlan, v: any): number {
