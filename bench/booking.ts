@@ -22,7 +22,7 @@
 // bench/results/profile/ when it exits).
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -38,7 +38,7 @@ import { declareTopology } from "../scripts/rabbitmq-vhost.js";
 import { EXCHANGE } from "../services/messaging/port.js";
 import { authHeader } from "../services/runtime/auth/testing.js";
 import { benchBroker, deleteServiceQueues, startChild, stopChild, type BenchChild } from "./children.js";
-import { ROOT, cpuOf, latencySummary, round2 } from "./lib.js";
+import { ROOT, cpuOf, latencySummary, machineInfo, round2, type MachineInfo } from "./lib.js";
 
 export interface BookingBenchOptions {
   quick?: boolean;
@@ -97,14 +97,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
   const bisections = quick ? 1 : 3;
   const ladder = [5, 10, 20, 40, 80, 160, 320, 640];
   const broker = benchBroker();
-  const machine = {
-    cores: cpus().length,
-    cpuModel: cpus()[0]?.model ?? "unknown",
-    node: process.version,
-    date: new Date().toISOString(),
-    loadBefore: round2(loadavg()[0]!),
-    loadAfter: NaN,
-  };
+  const machine = machineInfo();
   const runId = randomBytes(3).toString("hex");
   const jwtSecret = randomBytes(32).toString("base64url");
   let ferret: FerretDB | undefined;
@@ -319,7 +312,7 @@ export async function run(options: BookingBenchOptions = {}): Promise<{ markdown
 }
 
 function markdown(data: {
-  machine: { date: string; cores: number; cpuModel: string; node: string; loadBefore: number; loadAfter: number };
+  machine: MachineInfo;
   quick: boolean;
   stepSeconds: number;
   broker: string;

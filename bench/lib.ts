@@ -1,6 +1,7 @@
 // Shared helpers for the benchmark processes.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { cpus, loadavg } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ADMIN_ROLE, signToken } from "../services/runtime/auth/tokens.js";
@@ -75,6 +76,23 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
 
 /** Rounded to two decimals, for reports. */
 export const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/**
+ * The machine a report is about, as every benchmark heads it. The 1-minute
+ * load average before (and, set by the caller, after) the run tells a reader
+ * whether the machine was shared.
+ */
+export function machineInfo() {
+  return {
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    date: new Date().toISOString(),
+    loadBefore: round2(loadavg()[0]!),
+    loadAfter: NaN,
+  };
+}
+export type MachineInfo = ReturnType<typeof machineInfo>;
 
 /** Count, p50/p90/p99 and max of latencies in ms (NaN when there are none). */
 export function latencySummary(values: number[]): { count: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number } {

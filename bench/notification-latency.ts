@@ -18,7 +18,7 @@
 // bench/results/notification-latency.md.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -30,7 +30,7 @@ import { NotificationService } from "../gen/myevents/v1/notification_service_pb.
 import { startFerretDB, type FerretDB } from "../scripts/ferretdb/server.js";
 import { asUser } from "../services/runtime/auth/testing.js";
 import { benchBroker, deleteServiceQueues, startChild, stopChild, type BenchChild } from "./children.js";
-import { ROOT, latencySummary } from "./lib.js";
+import { ROOT, latencySummary, machineInfo, round2 } from "./lib.js";
 
 const quick = process.argv.includes("--quick");
 const embeddedStore = process.argv.includes("--embedded-store");
@@ -54,13 +54,7 @@ function startService(name: "events" | "bookings" | "notifications", env: Record
 }
 
 const broker = benchBroker();
-const machine = {
-  cores: cpus().length,
-  cpuModel: cpus()[0]?.model ?? "unknown",
-  node: process.version,
-  date: new Date().toISOString(),
-  loadavg1mAtStart: Math.round(loadavg()[0]! * 100) / 100,
-};
+const machine = machineInfo();
 const runId = randomBytes(3).toString("hex");
 let ferret: FerretDB | undefined;
 const children: BenchChild[] = [];
@@ -151,6 +145,7 @@ try {
   const answered = ok.map((s) => s.respondedAt!);
   const completedPerSec = answered.length > 1 ? Math.round(((answered.length - 1) / ((Math.max(...answered) - Math.min(...answered)) / 1000)) * 10) / 10 : 0;
   const seatsLeft = [...seatsSeen.values()];
+  machine.loadAfter = round2(loadavg()[0]!);
   const result = {
     scenario: "d: notification latency",
     machine,
@@ -176,9 +171,9 @@ try {
     lowestSeatsAvailableSeen: seatsLeft.length ? Math.min(...seatsLeft) : null,
     // A load average above the core count means other work shared the machine.
     note:
-      machine.loadavg1mAtStart > machine.cores
-        ? `The machine was busy (load average ${machine.loadavg1mAtStart} on ${machine.cores} cores): figures are noisy and pessimistic.`
-        : `The machine was otherwise idle (load average ${machine.loadavg1mAtStart} on ${machine.cores} cores).`,
+      machine.loadBefore > machine.cores
+        ? `The machine was busy (load average ${machine.loadBefore} on ${machine.cores} cores): figures are noisy and pessimistic.`
+        : `The machine was otherwise idle (load average ${machine.loadBefore} on ${machine.cores} cores).`,
   };
 
   const stamp = machine.date.replace(/[:.]/g, "-");
@@ -188,7 +183,7 @@ try {
   const c = result.createBookingLatency;
   const md = `# (d) Notification latency
 
-${machine.date.slice(0, 10)} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machine.node} · load average ${machine.loadavg1mAtStart} at start ·
+${machine.date.slice(0, 10)} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machine.node} · load average ${machine.loadBefore} at start ·
 \`node --import tsx bench/notification-latency.ts ${process.argv.slice(2).join(" ")}\`
 
 Time from CreateBooking's response (at the client) to the booking's notification arriving at a

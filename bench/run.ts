@@ -5,11 +5,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
-import { ROOT, cpuOf, freePort, rssOf } from "./lib.js";
+import { ROOT, cpuOf, freePort, machineInfo, round2, rssOf } from "./lib.js";
 import type { LoadResult } from "./load.js";
 
 const quick = process.argv.includes("--quick");
@@ -327,16 +327,8 @@ async function scenarioC(): Promise<{ markdown: string; data: unknown }> {
 
 // ---------------------------------------------------------------- report
 
-const machine = {
-  cores: cpus().length,
-  cpuModel: cpus()[0]?.model ?? "unknown",
-  node: process.version,
-  date: new Date().toISOString(),
-  quick,
-  /** 1-minute load average before and after: the machine may be shared; ratios come from the same rounds. */
-  loadBefore: loadavg()[0]!,
-  loadAfter: NaN,
-};
+// The machine may be shared: the ratios come from the same rounds.
+const machine = { ...machineInfo(), quick };
 console.error(`machine: ${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}, load ${machine.loadBefore.toFixed(2)}${quick ? " (--quick)" : ""}`);
 // Cold starts first, on the machine as it was found: after (c) and (d) FerretDB and the broker
 // are still settling, which added hundreds of ms to every start in one recorded run.
@@ -349,7 +341,7 @@ if (abOnly || !e) {
 }
 const c = await scenarioC();
 const d = await scenarioD();
-machine.loadAfter = loadavg()[0]!;
+machine.loadAfter = round2(loadavg()[0]!);
 
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, "-");
