@@ -3,9 +3,8 @@ import { fromBinary, type DescMethodUnary, type Message } from "@bufbuild/protob
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
+import { encodeBinaryEnveloped } from "../services/runtime/codec/binary-encoder.js";
 import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "../services/runtime/grpc-wire.js";
-
 
 /**
  * One unary gRPC call straight on an HTTP/2 stream of the upstream's
@@ -25,7 +24,8 @@ export async function grpcUnary(
   header: Headers,
   input: Message,
 ): Promise<Message> {
-  const output = await grpcUnaryBinary(sessions, basePath, method, signal, timeoutMs, header, encodeBinary(method.input, input));
+  // Encoded straight into its envelope: one buffer, no copy.
+  const output = await grpcUnaryFrame(sessions, basePath, method, signal, timeoutMs, header, encodeBinaryEnveloped(method.input, input));
   try {
     return fromBinary(method.output, output);
   } catch (err) {
@@ -46,8 +46,20 @@ export async function grpcUnaryBinary(
   header: Headers,
   input: Uint8Array,
 ): Promise<Uint8Array> {
+  return grpcUnaryFrame(sessions, basePath, method, signal, timeoutMs, header, encodeEnvelope(input));
+}
+
+/** The call itself, with the request already in its gRPC envelope. */
+async function grpcUnaryFrame(
+  sessions: Http2SessionManager,
+  basePath: string,
+  method: DescMethodUnary,
+  signal: AbortSignal,
+  timeoutMs: number | undefined,
+  header: Headers,
+  frame: Uint8Array,
+): Promise<Uint8Array> {
   if (signal.aborted) throw ConnectError.from(signal.reason);
-  const frame = encodeEnvelope(input);
   const path = `${basePath}/${method.parent.typeName}/${method.name}`;
   const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers" };
   header.forEach((value, key) => (headers[key] = value));
