@@ -19,6 +19,7 @@ import { EnvReader, readRuntimeConfig } from "../services/runtime/config.js";
 import { createLogger } from "../services/runtime/logger.js";
 import { serve, startService, type RunningService } from "../services/runtime/server.js";
 import { authHeader } from "../services/runtime/auth/testing.js";
+import { encodeEnvelope } from "../services/runtime/grpc-wire.js";
 import type { RunningGateway } from "./app.js";
 import { closedPort, failure, LOCAL, silent, startTestGateway } from "./test-support.js";
 
@@ -124,13 +125,6 @@ async function raw(base: string, r: RawRequest): Promise<Answer> {
 
 const json = (id: string) => toJsonString(GetEventRequestSchema, create(GetEventRequestSchema, { id }));
 const proto = (id: string) => toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id }));
-function envelope(payload: Uint8Array, flags = 0): Buffer {
-  const out = Buffer.alloc(5 + payload.length);
-  out[0] = flags;
-  out.writeUInt32BE(payload.length, 1);
-  out.set(payload, 5);
-  return out;
-}
 const CONNECT_JSON = { "content-type": "application/json", "connect-protocol-version": "1" };
 const CONNECT_PROTO = { "content-type": "application/proto", "connect-protocol-version": "1" };
 const GRPC_WEB = { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" };
@@ -216,10 +210,10 @@ describe("the unary fast path answers as connect-node does", () => {
 
   it("gRPC-Web binary: the message and its trailer frame, with or without response compression offered", async () => {
     for (const r of [
-      { path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("e1")) },
-      { path: GET_EVENT, headers: { ...GRPC_WEB, "content-type": "application/grpc-web" }, body: envelope(proto("e1")) },
-      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-accept-encoding": "gzip,br" }, body: envelope(proto("e1")), chunked: true },
-      { path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("e1")), http2: true },
+      { path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("e1")) },
+      { path: GET_EVENT, headers: { ...GRPC_WEB, "content-type": "application/grpc-web" }, body: encodeEnvelope(proto("e1")) },
+      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-accept-encoding": "gzip,br" }, body: encodeEnvelope(proto("e1")), chunked: true },
+      { path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("e1")), http2: true },
     ] satisfies RawRequest[]) {
       const { answer, answered } = await gw.same(r);
       expect(answer.status).toBe(200);
@@ -233,7 +227,7 @@ describe("the unary fast path answers as connect-node does", () => {
     for (const r of [
       { path: GET_EVENT, headers: { ...CONNECT_JSON, "accept-encoding": "gzip, deflate, br" }, body: json("big") },
       { path: GET_EVENT, headers: { ...CONNECT_PROTO, "accept-encoding": "br" }, body: proto("big") },
-      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-accept-encoding": "gzip" }, body: envelope(proto("big")) },
+      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-accept-encoding": "gzip" }, body: encodeEnvelope(proto("big")) },
     ] satisfies RawRequest[]) {
       const { answer, answered } = await gw.same(r);
       expect(answered).toBe(1);
@@ -246,13 +240,13 @@ describe("the unary fast path answers as connect-node does", () => {
       [{ path: GET_EVENT, headers: CONNECT_JSON, body: json("missing") }, 404],
       [{ path: GET_EVENT, headers: CONNECT_PROTO, body: proto("missing"), http2: true }, 404],
       [{ method: "GET", path: `${GET_EVENT}?encoding=json&message=${encodeURIComponent(json("missing"))}` }, 404],
-      [{ path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("missing")) }, 200],
+      [{ path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("missing")) }, 200],
       // The upstream's validation: InvalidArgument with a BadRequest detail.
       [{ path: GET_EVENT, headers: CONNECT_JSON, body: json("") }, 400],
-      [{ path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("")) }, 200],
+      [{ path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("")) }, 200],
       // A method the upstream does not implement.
       [{ path: LIST_EVENTS, headers: CONNECT_JSON, body: "{}" }, 501],
-      [{ path: LIST_EVENTS, headers: GRPC_WEB, body: envelope(new Uint8Array()) }, 200],
+      [{ path: LIST_EVENTS, headers: GRPC_WEB, body: encodeEnvelope(new Uint8Array()) }, 200],
     ];
     for (const [r, status] of cases) {
       const { answer, answered } = await gw.same(r);
@@ -275,15 +269,15 @@ describe("the unary fast path answers as connect-node does", () => {
       { path: GET_EVENT, headers: CONNECT_JSON, body: "{not json", chunked: true },
       { path: GET_EVENT, headers: CONNECT_PROTO, body: Buffer.from([0xff, 0xff, 0xff]) },
       { path: GET_EVENT, headers: GRPC_WEB, body: Buffer.from([0, 0, 0]) },
-      { path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("e1")).subarray(0, 7) },
-      { path: GET_EVENT, headers: GRPC_WEB, body: envelope(Buffer.from([0xff, 0xff])) },
-      { path: GET_EVENT, headers: GRPC_WEB, body: envelope(gzipSync(proto("e1")), 1) },
-      { path: GET_EVENT, headers: GRPC_WEB, body: Buffer.concat([envelope(proto("e1")), envelope(proto("e2"))]) },
+      { path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("e1")).subarray(0, 7) },
+      { path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(Buffer.from([0xff, 0xff])) },
+      { path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(gzipSync(proto("e1")), 1) },
+      { path: GET_EVENT, headers: GRPC_WEB, body: Buffer.concat([encodeEnvelope(proto("e1")), encodeEnvelope(proto("e2"))]) },
       { path: GET_EVENT, headers: GRPC_WEB, body: new Uint8Array() },
       { method: "GET", path: `${GET_EVENT}?encoding=json&message=${encodeURIComponent("{bad")}` },
       // Over MAX_REQUEST_BYTES while arriving (no Content-Length to tell before).
       { path: GET_EVENT, headers: CONNECT_JSON, body: JSON.stringify({ id: "x".repeat(5_000) }), chunked: true },
-      { path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("y".repeat(5_000))), chunked: true },
+      { path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("y".repeat(5_000))), chunked: true },
     ];
     for (const r of handedOver) {
       const { answer, answered, handedOver } = await gw.same(r);
@@ -293,11 +287,11 @@ describe("the unary fast path answers as connect-node does", () => {
     // Left to connect-node before any byte is read.
     const untouched: RawRequest[] = [
       { path: GET_EVENT, headers: { ...CONNECT_JSON, "content-encoding": "gzip" }, body: gzipSync(json("e1")) },
-      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-encoding": "gzip" }, body: envelope(gzipSync(proto("e1")), 1) },
+      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-encoding": "gzip" }, body: encodeEnvelope(gzipSync(proto("e1")), 1) },
       { path: GET_EVENT, headers: { "content-type": "text/plain" }, body: json("e1") },
-      { path: GET_EVENT, headers: { "content-type": "application/grpc-web-text" }, body: envelope(proto("e1")).toString("base64") },
+      { path: GET_EVENT, headers: { "content-type": "application/grpc-web-text" }, body: encodeEnvelope(proto("e1")).toString("base64") },
       { path: GET_EVENT, headers: { ...CONNECT_JSON, "connect-timeout-ms": "soon" }, body: json("e1") },
-      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-timeout": "1fortnight" }, body: envelope(proto("e1")) },
+      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-timeout": "1fortnight" }, body: encodeEnvelope(proto("e1")) },
       { path: GET_EVENT, headers: CONNECT_JSON, body: JSON.stringify({ id: "x".repeat(5_000) }) },
       { method: "GET", path: `${GET_EVENT}?encoding=json&compression=gzip&message=x` },
       { method: "GET", path: `${GET_EVENT}?encoding=json&base64=1&message=${encodeURIComponent("*not base64*")}` },
@@ -313,7 +307,7 @@ describe("the unary fast path answers as connect-node does", () => {
   it("honours connect-timeout-ms and grpc-timeout: DeadlineExceeded, and the upstream call is cancelled", async () => {
     for (const r of [
       { path: GET_EVENT, headers: { ...CONNECT_JSON, "connect-timeout-ms": "100" }, body: json("slow") },
-      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-timeout": "100m" }, body: envelope(proto("slow")) },
+      { path: GET_EVENT, headers: { ...GRPC_WEB, "grpc-timeout": "100m" }, body: encodeEnvelope(proto("slow")) },
     ] satisfies RawRequest[]) {
       const { answer, answered } = await gw.same(r);
       expect(answered).toBe(1);
@@ -331,7 +325,7 @@ describe("the unary fast path answers as connect-node does", () => {
     const auth = await authHeader("alice");
     seen.length = 0;
     await gw.same({ path: GET_EVENT, headers: { ...CONNECT_JSON, ...auth, traceparent: TRACEPARENT, cookie: "secret=1", "x-internal": "1" }, body: json("e1") });
-    await gw.same({ path: GET_EVENT, headers: { ...GRPC_WEB, ...auth, traceparent: TRACEPARENT }, body: envelope(proto("e1")) });
+    await gw.same({ path: GET_EVENT, headers: { ...GRPC_WEB, ...auth, traceparent: TRACEPARENT }, body: encodeEnvelope(proto("e1")) });
     expect(seen).toHaveLength(4);
     for (const headers of seen) {
       expect(headers.authorization).toBe(auth.authorization);
@@ -398,7 +392,7 @@ describe("the fast path's refusals", () => {
       await gw.same({ path: GET_EVENT, headers: CONNECT_JSON, body: json("e1") }); // takes the one token
       const connect = await gw.same({ path: GET_EVENT, headers: CONNECT_JSON, body: json("e1") });
       expect([connect.answer.status, connect.answer.headers["retry-after"], connect.answered]).toEqual([429, "1", 1]);
-      const web = await gw.same({ path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("e1")) });
+      const web = await gw.same({ path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("e1")) });
       expect(Buffer.from(web.answer.body, "base64").toString()).toMatch(/grpc-status: 8\r\n/);
       const fast = await observed(gw.fast, gw.logs.fast);
       expect(fast).toEqual(await observed(gw.slow, gw.logs.slow));
@@ -413,7 +407,7 @@ describe("the fast path's refusals", () => {
     try {
       const connect = await gw.same({ path: GET_EVENT, headers: CONNECT_JSON, body: json("e1") });
       expect([connect.answer.status, connect.answered]).toEqual([503, 1]);
-      const web = await gw.same({ path: GET_EVENT, headers: GRPC_WEB, body: envelope(proto("e1")) });
+      const web = await gw.same({ path: GET_EVENT, headers: GRPC_WEB, body: encodeEnvelope(proto("e1")) });
       expect(Buffer.from(web.answer.body, "base64").toString()).toMatch(/grpc-status: 14\r\n/);
     } finally {
       await gw.stop();

@@ -6,7 +6,7 @@ import { compressionNegotiate, envelopeCompress, type Compression } from "@conne
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
-import { ENVELOPE_HEADER_BYTES } from "../services/runtime/grpc-wire.js";
+import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
 import type { Forwarder } from "./forward.js";
 import { headersOf, pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
@@ -31,7 +31,7 @@ const COMPRESS_MIN_BYTES = 1024;
 const NO_MAX_TIMEOUT = Number.MAX_SAFE_INTEGER;
 const GRPC_WEB_CONTENT_TYPE = "application/grpc-web+proto";
 // A successful gRPC-Web call's trailer frame, as connect serializes it.
-const OK_TRAILER_FRAME = frame(trailerFlag, trailerSerialize(new Headers({ "grpc-status": "0" })));
+const OK_TRAILER_FRAME = encodeEnvelope(trailerSerialize(new Headers({ "grpc-status": "0" })), trailerFlag);
 // Why a call's signal aborts when its client went away before the answer.
 const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
 
@@ -276,7 +276,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
     headers["content-type"] = GRPC_WEB_CONTENT_TYPE;
     if (compression) headers["grpc-encoding"] = compression.name;
     if (response) {
-      copyInto(headers, responseHeaders(response, "header"));
+      copyHeadersInto(headers, responseHeaders(response, "header"));
       const message = binaryOf(response);
       const out = worthCompressing(message, compression) ? await envelopeCompress({ flags: 0, data: message }, compression, COMPRESS_MIN_BYTES) : { flags: 0, data: message };
       const trailer = responseHeaders(response, "trailer");
@@ -289,7 +289,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
       } else if (compression && OK_TRAILER_FRAME.length - ENVELOPE_HEADER_BYTES >= COMPRESS_MIN_BYTES) {
         trailerFrame = await compressedFrame(trailerFlag, OK_TRAILER_FRAME.subarray(ENVELOPE_HEADER_BYTES), compression);
       }
-      body = Buffer.concat([frame(out.flags, out.data), trailerFrame]);
+      body = Buffer.concat([encodeEnvelope(out.data, out.flags), trailerFrame]);
     } else {
       const trailer = setTrailerStatus(new Headers({ "grpc-status": "0" }), error);
       body = await compressedFrame(trailerFlag, trailerSerialize(trailer), compression);
@@ -310,7 +310,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
       error!.metadata.forEach((value, key) => header!.set(key, value));
       body = errorToJsonBytes(error!, undefined);
     }
-    if (header) copyInto(headers, header);
+    if (header) copyHeadersInto(headers, header);
     if (worthCompressing(body, compression)) {
       body = await compression.compress(body);
       headers["content-encoding"] = compression.name;
@@ -322,11 +322,9 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
   res.end(body);
 }
 
-/** Marks responses made by lazyResponse: tells whether a header getter was ever read. */
-const TOUCHED = Symbol("touched");
 /** The response message's bytes as the service sent them, on responses made by lazyResponse. */
 const BYTES = Symbol("bytes");
-type LazyResponse = UnaryResponse & { [TOUCHED](key: "header" | "trailer"): boolean; [BYTES]?: Uint8Array };
+type LazyResponse = UnaryResponse & LazyHeaders & { [BYTES]?: Uint8Array };
 
 /**
  * A response whose header and trailer are only made when someone reads
@@ -351,7 +349,7 @@ function lazyResponse(method: DescMethodUnary, message: Message | undefined, byt
     get trailer() {
       return (trailer ??= new Headers());
     },
-    [TOUCHED]: (key) => (key === "header" ? header : trailer) !== undefined,
+    [LAZY_HEADERS]: (key) => (key === "header" ? header : trailer) !== undefined,
   };
   return response;
 }
@@ -364,37 +362,10 @@ function binaryOf(response: UnaryResponse): Uint8Array {
   return encodeBinary(response.method.output, response.message);
 }
 
-/** The response's header or trailer fields, when there are any (without making empty ones). */
-function responseHeaders(response: UnaryResponse, key: "header" | "trailer"): Headers | undefined {
-  // Still our lazy getter, never read: nobody set a field.
-  if (TOUCHED in response && Object.getOwnPropertyDescriptor(response, key)?.get !== undefined && !(response as LazyResponse)[TOUCHED](key)) return undefined;
-  const fields = response[key];
-  let empty = true;
-  fields.forEach(() => (empty = false));
-  return empty ? undefined : fields;
-}
-
-/** Node response headers from fetch Headers (several Set-Cookie stay apart). */
-function copyInto(target: Record<string, string | string[]>, from: Headers | undefined): void {
-  if (!from) return;
-  from.forEach((value, key) => {
-    target[key] = key === "set-cookie" ? from.getSetCookie() : value;
-  });
-}
-
-/** One length-prefixed frame. */
-function frame(flags: number, data: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + data.byteLength);
-  out[0] = flags;
-  out.writeUInt32BE(data.byteLength, 1);
-  out.set(data, ENVELOPE_HEADER_BYTES);
-  return out;
-}
-
 async function compressedFrame(flags: number, data: Uint8Array, compression: Compression | null): Promise<Buffer> {
-  if (!worthCompressing(data, compression)) return frame(flags, data);
+  if (!worthCompressing(data, compression)) return encodeEnvelope(data, flags);
   const env = await envelopeCompress({ flags, data }, compression, COMPRESS_MIN_BYTES);
-  return frame(env.flags, env.data);
+  return encodeEnvelope(env.data, env.flags);
 }
 
 /** Connect's rule (compressMinBytes); checked first so that small answers are written without waiting a turn. */

@@ -18,6 +18,7 @@ import { authHeader, TEST_AUTH_ENV } from "./auth/testing.js";
 import { callerKey } from "./identity.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
+import { encodeEnvelope } from "./grpc-wire.js";
 import { eventually } from "../../test/support/eventually.js";
 import { PROTO_INCLUDE_DIRS } from "../../test/support/protos.js";
 
@@ -101,16 +102,9 @@ function raw(path: string, body: Buffer, headers: http2.OutgoingHttpHeaders = {}
   });
 }
 
-function envelope(payload: Uint8Array, flags = 0): Buffer {
-  const out = Buffer.alloc(5 + payload.length);
-  out[0] = flags;
-  out.writeUInt32BE(payload.length, 1);
-  out.set(payload, 5);
-  return out;
-}
 
 const GET_EVENT = "/myevents.v1.EventService/GetEvent";
-const getEvent = (id: string) => envelope(toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id })));
+const getEvent = (id: string) => encodeEnvelope(toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id })));
 /** grpc-status and grpc-message, from the trailers or a trailers-only response. */
 const statusOf = (a: RawAnswer) => {
   const from = a.trailers["grpc-status"] !== undefined ? a.trailers : a.headers;
@@ -154,7 +148,7 @@ describe("unary gRPC fast path", () => {
     const connect = createClient(EventService, createConnectTransport({ baseUrl: base, httpVersion: "2" }));
     expect(await fastCalls(() => connect.getEvent({ id: "c" }))).toBe(0);
     let compressed: RawAnswer | undefined;
-    const gzipped = envelope(gzipSync(toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id: "z" }))), 1);
+    const gzipped = encodeEnvelope(gzipSync(toBinary(GetEventRequestSchema, create(GetEventRequestSchema, { id: "z" }))), 1);
     expect(await fastCalls(async () => (compressed = await raw(GET_EVENT, gzipped, { "grpc-encoding": "gzip" })))).toBe(0);
     expect(statusOf(compressed!).code).toBe(0); // connect decompressed it
     const health = createClient(Health, createGrpcTransport({ baseUrl: base }));
@@ -188,9 +182,9 @@ describe("unary gRPC fast path", () => {
       ["no message", Buffer.alloc(0), {}, Code.Unimplemented],
       ["an envelope cut short", getEvent("abc").subarray(0, 7), {}, Code.InvalidArgument],
       ["two messages", Buffer.concat([getEvent("a"), getEvent("b")]), {}, Code.Unimplemented],
-      ["bytes that are not the message", envelope(Buffer.from([0xff, 0xff, 0xff])), {}, Code.InvalidArgument],
-      ["a compressed flag without grpc-encoding", envelope(Buffer.from([0x0a, 0x01, 0x61]), 1), {}, Code.InvalidArgument], // the caller's mistake, as on the connect-node path
-      ["a message above MAX_REQUEST_BYTES", envelope(Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x20)), {}, Code.ResourceExhausted],
+      ["bytes that are not the message", encodeEnvelope(Buffer.from([0xff, 0xff, 0xff])), {}, Code.InvalidArgument],
+      ["a compressed flag without grpc-encoding", encodeEnvelope(Buffer.from([0x0a, 0x01, 0x61]), 1), {}, Code.InvalidArgument], // the caller's mistake, as on the connect-node path
+      ["a message above MAX_REQUEST_BYTES", encodeEnvelope(Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x20)), {}, Code.ResourceExhausted],
       ["a malformed grpc-timeout", getEvent("x"), { "grpc-timeout": "soon" }, Code.InvalidArgument],
       ["a deadline above MAX_DEADLINE_MS", getEvent("x"), { "grpc-timeout": "11S" }, Code.InvalidArgument],
     ];

@@ -14,7 +14,15 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, http2RequestHeaders } from "./grpc-wire.js";
+import {
+  COMPRESSED_FLAG,
+  ENVELOPE_HEADER_BYTES as HEADER_BYTES,
+  LAZY_HEADERS,
+  copyHeadersInto,
+  http2RequestHeaders,
+  responseHeaders,
+  type LazyHeaders,
+} from "./grpc-wire.js";
 import { encodeBinaryEnveloped } from "./codec/binary-encoder.js";
 import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
 
@@ -202,9 +210,7 @@ function chain(interceptors: readonly Interceptor[], target: Omit<UnaryMethod, "
   return next;
 }
 
-/** Marks responses built here: tells whether a lazy header getter was ever read. */
-const LAZY = Symbol("lazy headers");
-type LazyResponse = UnaryResponse & { [LAZY]: (key: "header" | "trailer") => boolean };
+type LazyResponse = UnaryResponse & LazyHeaders;
 // The reason a finished call's signal carries, allocated once: aborting
 // with no reason makes Node build a DOMException with a stack every time.
 const CALL_OVER = new ConnectError("the call is over", Code.Canceled);
@@ -387,7 +393,7 @@ class UnaryCall {
       get trailer() {
         return call.responseTrailerOrNew;
       },
-      [LAZY]: (key) => (key === "header" ? call.responseHeader : call.responseTrailer) !== undefined,
+      [LAZY_HEADERS]: (key) => (key === "header" ? call.responseHeader : call.responseTrailer) !== undefined,
     };
     return res;
   }
@@ -402,10 +408,10 @@ class UnaryCall {
     // Read through the response's own getters, so untouched ones stay unallocated.
     const header = responseHeaders(res, "header");
     const trailer = responseHeaders(res, "trailer");
-    if (trailer) copyInto(trailers, trailer);
+    if (trailer) copyHeadersInto(trailers, trailer);
     trailers["grpc-status"] = "0";
     const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": this.contentType };
-    if (header) copyInto(head, header);
+    if (header) copyHeadersInto(head, header);
     this.stream.respond(head, { waitForTrailers: true });
     this.stream.once("wantTrailers", () => this.stream.sendTrailers(trailers));
     this.stream.end(frame);
@@ -424,27 +430,8 @@ class UnaryCall {
 function respondError(stream: http2.ServerHttp2Stream, contentType: string, err: ConnectError) {
   if (stream.destroyed) return;
   const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": contentType };
-  copyInto(head, setTrailerStatus(new Headers(), err));
+  copyHeadersInto(head, setTrailerStatus(new Headers(), err));
   stream.respond(head, { endStream: true });
-}
-
-/**
- * The response's headers or trailers when there are any. A response built
- * by this path still holding its lazy getter had none set: reading it would
- * only allocate an empty Headers.
- */
-function responseHeaders(res: UnaryResponse, key: "header" | "trailer"): Headers | undefined {
-  if (LAZY in res && Object.getOwnPropertyDescriptor(res, key)?.get !== undefined && !(res as LazyResponse)[LAZY](key)) return undefined;
-  const h = res[key];
-  let empty = true;
-  h.forEach(() => (empty = false));
-  return empty ? undefined : h;
-}
-
-function copyInto(target: http2.OutgoingHttpHeaders, from: Headers) {
-  from.forEach((value, key) => {
-    target[key] = value;
-  });
 }
 
 function ignore() {}

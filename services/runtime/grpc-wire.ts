@@ -1,17 +1,47 @@
 import type http2 from "node:http2";
+import type { UnaryResponse } from "@connectrpc/connect";
 
 /** gRPC's length prefix: one flags byte, then the message length as a big-endian uint32. */
 export const ENVELOPE_HEADER_BYTES = 5;
 /** The flags bit that marks a compressed message. */
 export const COMPRESSED_FLAG = 0b01;
 
-/** One uncompressed gRPC message, length-prefixed, in a single buffer (one DATA frame). */
-export function encodeEnvelope(payload: Uint8Array): Buffer {
+/** One gRPC (or gRPC-Web) message, length-prefixed, in a single buffer (one DATA frame). */
+export function encodeEnvelope(payload: Uint8Array, flags = 0): Buffer {
   const frame = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + payload.length);
-  frame[0] = 0;
+  frame[0] = flags;
   frame.writeUInt32BE(payload.length, 1);
   frame.set(payload, ENVELOPE_HEADER_BYTES);
   return frame;
+}
+
+/**
+ * Marks a response whose header and trailer getters make their Headers only
+ * when read (the fast paths' responses); answers whether one was read.
+ */
+export const LAZY_HEADERS = Symbol("lazy response headers");
+export type LazyHeaders = { [LAZY_HEADERS](key: "header" | "trailer"): boolean };
+
+/**
+ * The response's header or trailer fields when there are any. A response
+ * still holding its lazy getter, never read, had none set: reading it would
+ * only allocate an empty Headers. (Spreading a response turns the getters
+ * into values, which are then read.)
+ */
+export function responseHeaders(res: UnaryResponse, key: "header" | "trailer"): Headers | undefined {
+  if (LAZY_HEADERS in res && Object.getOwnPropertyDescriptor(res, key)?.get !== undefined && !(res as UnaryResponse & LazyHeaders)[LAZY_HEADERS](key)) return undefined;
+  const fields = res[key];
+  let empty = true;
+  fields.forEach(() => (empty = false));
+  return empty ? undefined : fields;
+}
+
+/** Node response headers from fetch Headers (several Set-Cookie stay apart). */
+export function copyHeadersInto(target: http2.OutgoingHttpHeaders, from: Headers | undefined): void {
+  if (!from) return;
+  from.forEach((value, key) => {
+    target[key] = key === "set-cookie" ? from.getSetCookie() : value;
+  });
 }
 
 /** HTTP/2 headers as fetch Headers, as connect-node presents them: pseudo-headers left out. */
