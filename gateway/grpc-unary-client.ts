@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { encodeBinaryEnveloped } from "../services/runtime/codec/binary-encoder.js";
-import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, encodeEnvelope, webHeaders } from "../services/runtime/grpc-wire.js";
+import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, webHeaders } from "../services/runtime/grpc-wire.js";
 
 /**
  * One unary gRPC call straight on an HTTP/2 stream of the upstream's
@@ -25,7 +25,7 @@ export async function grpcUnary(
   input: Message,
 ): Promise<Message> {
   // Encoded straight into its envelope: one buffer, no copy.
-  const output = await grpcUnaryFrame(sessions, basePath, method, signal, timeoutMs, header, encodeBinaryEnveloped(method.input, input));
+  const output = await grpcUnaryBinary(sessions, basePath, method, signal, timeoutMs, header, encodeBinaryEnveloped(method.input, input));
   try {
     return fromBinary(method.output, output);
   } catch (err) {
@@ -34,23 +34,11 @@ export async function grpcUnary(
 }
 
 /**
- * The same call with the request message already in protobuf binary; resolves
- * to the response message's bytes, undecoded (the gateway passes them on).
+ * The same call with the request message already in protobuf binary, in its
+ * gRPC envelope (`encodeEnvelope`); resolves to the response message's bytes,
+ * undecoded (the gateway passes them on).
  */
 export async function grpcUnaryBinary(
-  sessions: Http2SessionManager,
-  basePath: string,
-  method: DescMethodUnary,
-  signal: AbortSignal,
-  timeoutMs: number | undefined,
-  header: Headers,
-  input: Uint8Array,
-): Promise<Uint8Array> {
-  return grpcUnaryFrame(sessions, basePath, method, signal, timeoutMs, header, encodeEnvelope(input));
-}
-
-/** The call itself, with the request already in its gRPC envelope. */
-async function grpcUnaryFrame(
   sessions: Http2SessionManager,
   basePath: string,
   method: DescMethodUnary,

@@ -4,6 +4,7 @@ import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-no
 import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
+import { encodeEnvelope } from "../services/runtime/grpc-wire.js";
 import { grpcUnary, grpcUnaryBinary } from "./grpc-unary-client.js";
 
 /** A service process behind the gateway and the contracts it serves. */
@@ -39,7 +40,7 @@ export function connectUpstream(name: string, url: string, services: readonly De
     transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors }),
     ...directUnary(interceptors, url, {
       unary: (req, timeoutMs) => grpcUnary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, req.message),
-      binary: (req, timeoutMs, input) => grpcUnaryBinary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, input),
+      binary: (req, timeoutMs, input) => grpcUnaryBinary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, encodeEnvelope(input)),
     }),
     close: () => sessions.abort(),
   };
