@@ -20,8 +20,7 @@
 // unexpected at run time (invalid values, wrong $typeName, ...) throws internally and the call
 // is redone with `toBinary`, so we never emit different bytes and errors stay protobuf-es's.
 import { protoInt64, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
-
-const ENVELOPE_HEADER_BYTES = 5; // matches grpc-wire.ts (not imported: keeps this module dependency-free)
+import { ENVELOPE_HEADER_BYTES, encodeEnvelope } from "../grpc-wire.js";
 
 // ---- plan ---------------------------------------------------------------------------------
 
@@ -291,54 +290,42 @@ export function isFastPathType(schema: DescMessage): boolean {
 
 /** The bytes of `toBinary(schema, message)`, as a Buffer (a Uint8Array, possibly pool-backed). */
 export function encodeBinary(schema: DescMessage, message: Message): Uint8Array {
-  const plan = getPlan(schema);
-  if (!plan.supported) return toBinary(schema, message);
-  try {
-    const size = sizeTop(plan, message);
-    buf = Buffer.allocUnsafe(size) as FastBuffer;
-    pos = 0;
-    writeMessage(plan, message);
-    const out = buf;
-    buf = EMPTY;
-    return out;
-  } catch (e) {
-    buf = EMPTY;
-    encoderStats.fallbacks++;
-    encoderStats.lastError = e;
-    // Invalid or unexpected input: let protobuf-es decide (it throws its own error, or encodes).
-    return toBinary(schema, message);
-  }
+  return encodeFast(schema, message, 0) ?? toBinary(schema, message);
 }
 
 /**
- * A gRPC length-prefixed message (flag byte 0, big-endian uint32 length, then the message
- * bytes) in ONE Buffer of the exact size: what `encodeEnvelope(toBinary(schema, message))` gives.
+ * A gRPC length-prefixed message in ONE Buffer of the exact size: what
+ * `encodeEnvelope(toBinary(schema, message))` gives.
  */
 export function encodeBinaryEnveloped(schema: DescMessage, message: Message): Buffer {
+  const out = encodeFast(schema, message, ENVELOPE_HEADER_BYTES);
+  if (out === undefined) return encodeEnvelope(toBinary(schema, message));
+  out[0] = 0;
+  out.writeUInt32BE(out.length - ENVELOPE_HEADER_BYTES, 1);
+  return out;
+}
+
+/**
+ * The message encoded after `reserve` free bytes (for the envelope's
+ * header), or undefined when the type is not supported or a value is not
+ * accepted: then protobuf-es decides (it encodes, or throws its own error).
+ */
+function encodeFast(schema: DescMessage, message: Message, reserve: number): Buffer | undefined {
   const plan = getPlan(schema);
-  if (plan.supported) {
-    try {
-      const size = sizeTop(plan, message);
-      buf = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + size) as FastBuffer;
-      buf[0] = 0;
-      buf.writeUInt32BE(size, 1);
-      pos = ENVELOPE_HEADER_BYTES;
-      writeMessage(plan, message);
-      const out = buf;
-      buf = EMPTY;
-      return out;
-    } catch (e) {
-      buf = EMPTY;
-      encoderStats.fallbacks++; // invalid or unexpected input: protobuf-es decides below
-      encoderStats.lastError = e;
-    }
+  if (!plan.supported) return undefined;
+  try {
+    const size = sizeTop(plan, message);
+    buf = Buffer.allocUnsafe(reserve + size) as FastBuffer;
+    pos = reserve;
+    writeMessage(plan, message);
+    return buf;
+  } catch (e) {
+    encoderStats.fallbacks++;
+    encoderStats.lastError = e;
+    return undefined;
+  } finally {
+    buf = EMPTY;
   }
-  const payload = toBinary(schema, message);
-  const frame = Buffer.allocUnsafe(ENVELOPE_HEADER_BYTES + payload.length);
-  frame[0] = 0;
-  frame.writeUInt32BE(payload.length, 1);
-  frame.set(payload, ENVELOPE_HEADER_BYTES);
-  return frame;
 }
 
 const EMPTY = Buffer.alloc(0) as FastBuffer;
