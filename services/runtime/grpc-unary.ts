@@ -84,7 +84,7 @@ export class GrpcUnaryFastPath {
       if (method.methodKind !== "unary" || typeof impl[method.localName] !== "function") continue;
       const m = spec.methods[method.localName] as MethodImplSpec & { kind: "unary" };
       const target = { service: desc, method: m.method as DescMethodUnary, impl: m.impl as UnaryMethod["impl"] };
-      this.methods.set(path, { ...target, invoke: chain(this.interceptors, target) });
+      this.methods.set(path, { ...target, invoke: chain(this.interceptors, target.impl) });
     }
   }
 
@@ -196,13 +196,12 @@ type CallRequest = UnaryRequest & { [CALL]: UnaryCall };
  * step finds its call on the request (interceptors pass it on, or a copy
  * of it with `...req`).
  */
-function chain(interceptors: readonly Interceptor[], target: Omit<UnaryMethod, "invoke">): UnaryMethod["invoke"] {
-  const { impl } = target;
+function chain(interceptors: readonly Interceptor[], impl: UnaryMethod["impl"]): UnaryMethod["invoke"] {
   // Not async: each promise costs twice over while AsyncLocalStorage
   // (the trace context) tracks promises; the handler's own is enough.
   const handler = (r: UnaryRequest): Promise<UnaryResponse> => {
     const call = (r as CallRequest)[CALL];
-    const out = impl(r.message, call.handlerContext(r));
+    const out = impl(r.message, new CallContext(call, r));
     return isThenable(out) ? Promise.resolve(out).then((o) => call.response(o)) : Promise.resolve(call.response(out));
   };
   let next = handler;
@@ -358,11 +357,6 @@ class UnaryCall {
       [CALL]: this,
     };
     return this.target.invoke(req);
-  }
-
-  /** What the handler sees of the call (`r` is the request as the interceptors passed it on). */
-  handlerContext(r: UnaryRequest): HandlerContext {
-    return new CallContext(this, r);
   }
 
   /** Milliseconds left before the caller's deadline, if it sent one. */
