@@ -55,7 +55,7 @@ export function rpcMetrics(registry: Registry, side: "server" | "client" = "serv
       sent: () => messages.inc(base),
       done({ code, durationSeconds }) {
         let labels = byCode.get(code);
-        if (labels === undefined) byCode.set(code, (labels = { ...base, grpc_code: code } as Labels));
+        if (labels === undefined) byCode.set(code, (labels = { ...base, grpc_code: code }));
         handled.inc(labels);
         handling.observe(base, durationSeconds);
       },
