@@ -2,13 +2,18 @@
 // concurrency. Driven over IPC: {type:"run", calls, concurrency} →
 // {type:"done", ...LoadResult}. PROTOCOL picks the client:
 //   grpc          one @grpc/grpc-js client, one HTTP/2 connection (scenario a)
-//   connect-json  connect-node, Connect protocol with JSON over HTTP/1.1, as a browser (scenario b)
-//   grpc-web      connect-node, gRPC-Web over HTTP/1.1, as a browser (scenario b)
+//   connect-json  Connect protocol with JSON over HTTP/1.1, as a browser sends it (scenario b)
+//   grpc-web      gRPC-Web over HTTP/1.1, as a browser sends it (scenario b)
+// The two browser protocols come from bench/http1-client.ts (a minimal
+// keep-alive client, one connection per concurrent call), or with
+// CLIENT=connect-node from connect-node's own client (it costs more CPU per
+// call than the gateway and the service together: bench/README.md, finding 10).
 import { performance } from "node:perf_hooks";
 import * as grpc from "@grpc/grpc-js";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { EventService } from "../gen/myevents/v1/event_service_pb.js";
+import { http1GetEventCaller } from "./http1-client.js";
 import { loadEventService, mutationMetadata } from "./lib.js";
 
 export interface LoadResult {
@@ -34,6 +39,7 @@ function getEventCaller(): { getEvent: (id: string) => Promise<string | undefine
       close: () => client.close(),
     };
   }
+  if (process.env.CLIENT !== "connect-node") return http1GetEventCaller(Number(process.env.TARGET_PORT), protocol);
   const baseUrl = `http://${target}`;
   const transport =
     protocol === "grpc-web" ? createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }) : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false });

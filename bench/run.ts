@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { ROOT, cpuOf, freePort, machineInfo, round2, rssOf } from "./lib.js";
 import type { LoadResult } from "./load.js";
+import type { ServerStats } from "./servers/ipc.js";
 
 const quick = process.argv.includes("--quick");
 // `--ab-only`: scenarios (a) and (b) alone, printed, nothing written to bench/results (for trying a change).
@@ -133,6 +134,15 @@ async function untilReady(url: string, deadlineMs: number, everyMs = 20): Promis
  *   gw-connect / gw-grpcweb   the same GetEvent through the gateway as a browser sends it
  */
 type Side = "project" | "bare" | "gw-connect" | "gw-grpcweb";
+// (b)'s load client: bench/http1-client.ts, or connect-node's client with CLIENT=connect-node (see bench/load.ts).
+const browserClient = process.env.CLIENT === "connect-node" ? "connect-node's client over HTTP/1.1" : "a minimal HTTP/1.1 keep-alive client (bench/http1-client.ts)";
+
+/** A server's V8 heap (used / committed bytes), asked over IPC (bench/servers/ipc.ts). */
+async function heapOf(server: ChildProcess): Promise<{ used: number; total: number }> {
+  server.send({ type: "memory" });
+  const { memory } = await message<ServerStats>(server, "memory");
+  return { used: memory!.heapUsed, total: memory!.heapTotal };
+}
 const SIDES: Side[] = (process.env.AB_SIDES?.split(",") as Side[] | undefined) ?? ["project", "bare", "gw-connect", "gw-grpcweb"];
 interface Run extends LoadResult {
   side: Side;
@@ -206,6 +216,8 @@ async function scenarioAB() {
     }
   }
   const rssAfterLoad = { project: rssOf(events.pid!), bare: rssOf(bare.pid!), gateway: rssOf(gateway.pid!) };
+  // What the RSS holds: V8's heap in use and committed (old-space garbage waits for the next full GC).
+  const heapAfterLoad = { project: await heapOf(events), bare: await heapOf(bare) };
   await stop(events);
   await stop(bare);
   await stop(gateway, "SIGTERM");
@@ -225,7 +237,7 @@ async function scenarioAB() {
     };
   };
   const summaries = Object.fromEntries(SIDES.map((s) => [s, summary(s)])) as Record<Side, ReturnType<typeof summary>>;
-  return { params: A, runs, summary: summaries, rssIdle, rssAfterLoad };
+  return { params: { ...A, browserClient }, runs, summary: summaries, rssIdle, rssAfterLoad, heapAfterLoad };
 }
 
 // ---------------------------------------------------------------- scenario (e)
@@ -336,7 +348,7 @@ const e = abOnly ? undefined : await scenarioE();
 const ab = await scenarioAB();
 if (abOnly || !e) {
   for (const side of SIDES) console.log(side, JSON.stringify(ab.summary[side]));
-  console.log("rss", JSON.stringify({ idle: ab.rssIdle, afterLoad: ab.rssAfterLoad }));
+  console.log("rss", JSON.stringify({ idle: ab.rssIdle, afterLoad: ab.rssAfterLoad, heapAfterLoad: ab.heapAfterLoad }));
   process.exit(0);
 }
 const c = await scenarioC();
@@ -352,6 +364,7 @@ const pairedRatios = Array.from({ length: A.rounds }, (_, round) => {
   return of("project") / of("bare");
 });
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const heap = (h: { used: number; total: number }) => `${(h.used / 2 ** 20).toFixed(0)} / ${(h.total / 2 ** 20).toFixed(0)} MiB used / committed`;
 const s = ab.summary;
 const row = (label: string, x: (typeof s)[Side], rss: string) =>
   `| ${label} | ${x.callsPerSec.toFixed(0)} | ${x.p50Ms.toFixed(2)} | ${x.p90Ms.toFixed(2)} | ${x.p99Ms.toFixed(2)} | ${x.serverCpuUsPerCall.toFixed(1)} | ${x.clientCpuUsPerCall.toFixed(1)} | ${x.errors} | ${rss} |`;
@@ -372,11 +385,11 @@ client CPU the same for the load client (one process, the same client code for e
 ## (a) Unary GetEvent over gRPC (one @grpc/grpc-js client, one HTTP/2 connection)
 
 ${HEAD}
-${row("project (EventService, runtime, LOG_LEVEL=info)", s.project, `${mib(ab.rssIdle.project)} → ${mib(ab.rssAfterLoad.project)}`)}
-${row("bare @grpc/grpc-js", s.bare, `${mib(ab.rssIdle.bare)} → ${mib(ab.rssAfterLoad.bare)}`)}
+${row("project (EventService, runtime, LOG_LEVEL=info)", s.project, `${mib(ab.rssIdle.project)} → ${mib(ab.rssAfterLoad.project)} (heap ${heap(ab.heapAfterLoad.project)})`)}
+${row("bare @grpc/grpc-js", s.bare, `${mib(ab.rssIdle.bare)} → ${mib(ab.rssAfterLoad.bare)} (heap ${heap(ab.heapAfterLoad.bare)})`)}
 ${ratio("ratio project/bare", s.project, s.bare)}
 
-## (b) The same GetEvent through the gateway (connect-node client over HTTP/1.1, as a browser)
+## (b) The same GetEvent through the gateway (as a browser sends it; load from ${ab.params.browserClient})
 
 ${HEAD}
 ${row(`Connect JSON → gateway → gRPC → EventService (gateway ${s["gw-connect"].gatewayCpuUsPerCall?.toFixed(1)} µs)`, s["gw-connect"], `gateway ${mib(ab.rssIdle.gateway)} → ${mib(ab.rssAfterLoad.gateway)}`)}

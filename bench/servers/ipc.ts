@@ -2,11 +2,16 @@
 // importing bench/lib.ts would load @grpc/grpc-js and protobufjs into the
 // project's server, which production never loads (their memory counted in (a)'s RSS).
 
+import { getHeapSpaceStatistics } from "node:v8";
+
 /** What a server process answers to {type:"stats"} over IPC. */
 export interface ServerStats {
   type: "stats";
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** process.memoryUsage(), and V8's spaces by name (bytes in use / committed), to tell what the RSS holds. */
+  memory?: NodeJS.MemoryUsage;
+  spaces?: Record<string, { used: number; size: number }>;
 }
 
 /** Makes a server process answer stats requests over IPC. */
@@ -15,6 +20,9 @@ export function answerStats(): void {
     if (msg?.type === "stats") {
       const u = process.cpuUsage();
       process.send!({ type: "stats", cpuUserUs: u.user, cpuSystemUs: u.system } satisfies ServerStats);
+    } else if (msg?.type === "memory") {
+      const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]));
+      process.send!({ type: "memory", cpuUserUs: 0, cpuSystemUs: 0, memory: process.memoryUsage(), spaces });
     } else if (msg?.type === "exit") {
       process.exit(0);
     }
