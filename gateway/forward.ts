@@ -18,6 +18,8 @@ export interface CallInfo {
   timeoutMs: number | undefined;
   /** Aborts when the caller goes away or its deadline passes. */
   signal: AbortSignal;
+  /** When the caller's deadline passes (ms since the epoch), if it set one. */
+  deadline?: number;
 }
 
 export interface ForwarderOptions {
@@ -53,7 +55,7 @@ export class Forwarder {
     try {
       return await upstream.unary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
     } catch (err) {
-      throw this.failure(err, upstream, call.signal);
+      throw this.failure(err, upstream, call.signal, call.deadline);
     }
   }
 
@@ -68,7 +70,7 @@ export class Forwarder {
     try {
       return await upstream.unaryBinary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
     } catch (err) {
-      throw this.failure(err, upstream, call.signal);
+      throw this.failure(err, upstream, call.signal, call.deadline);
     }
   }
 
@@ -83,14 +85,14 @@ export class Forwarder {
       const res = await upstream.transport.stream(method, signal, timeoutMs, forwardedHeaders(call.header), single(input));
       messages = res.message;
     } catch (err) {
-      throw this.failure(err, upstream, signal);
+      throw this.failure(err, upstream, signal, call.deadline);
     }
     try {
       // Returning early (the caller left) returns the upstream iterator too,
       // which cancels the upstream call.
       yield* messages;
     } catch (err) {
-      throw this.failure(err, upstream, signal);
+      throw this.failure(err, upstream, signal, call.deadline);
     }
   }
 
@@ -119,10 +121,17 @@ export class Forwarder {
     return upstream;
   }
 
-  private failure(err: unknown, upstream: Upstream, signal: AbortSignal): ConnectError {
+  private failure(err: unknown, upstream: Upstream, signal: AbortSignal, deadline: number | undefined): ConnectError {
     // The caller's deadline passed, the caller left, or the gateway stops:
     // say so, rather than whatever the aborted upstream call reported.
-    if (signal.aborted) return ConnectError.from(signal.reason);
+    if (signal.aborted) {
+      const reason = ConnectError.from(signal.reason);
+      if (reason.code === Code.DeadlineExceeded || signal.reason === this.options.streamsStop.reason) return reason;
+      // Anything else is connect-node telling that the caller reset its
+      // stream (HTTP/2: a code from the RST_STREAM, INTERNAL_ERROR becoming
+      // Internal) or closed its connection (HTTP/1.1): not a fault here.
+      return callerGone(deadline);
+    }
     const error = ConnectError.from(err);
     // No grpc-status from the upstream: the call never reached the service
     // or got no answer from it (refused connection, a stream reset because
@@ -147,7 +156,28 @@ export class Forwarder {
 const NO_ANSWER_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Canceled, Code.Internal, Code.Unknown]);
 
 export function callInfo(ctx: HandlerContext): CallInfo {
-  return { header: ctx.requestHeader, timeoutMs: ctx.timeoutMs(), signal: ctx.signal };
+  const timeoutMs = ctx.timeoutMs();
+  return { header: ctx.requestHeader, timeoutMs, signal: ctx.signal, deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs };
+}
+
+/**
+ * How long before the caller's deadline (as the gateway counts it) a caller
+ * that goes away is taken to have given up at its deadline: the caller's
+ * clock started before the request reached the gateway (sending, connecting,
+ * the gateway's own queue), so its timer fires a little earlier.
+ */
+const DEADLINE_GRACE_MS = 100;
+
+/**
+ * What a call whose caller went away before its answer is recorded as (log
+ * line, metrics): DeadlineExceeded when the caller's deadline had (all but)
+ * passed, since that is what the caller saw; Canceled otherwise. Found with
+ * connect-node clients: at their deadline they reset HTTP/2 streams with
+ * INTERNAL_ERROR, which connect-node's handler reports as Internal.
+ */
+export function callerGone(deadline: number | undefined): ConnectError {
+  if (deadline !== undefined && deadline - Date.now() <= DEADLINE_GRACE_MS) return new ConnectError("the caller's deadline passed", Code.DeadlineExceeded);
+  return new ConnectError("the client went away", Code.Canceled);
 }
 
 function forwardedHeaders(from: Headers): Headers {

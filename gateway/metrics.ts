@@ -19,6 +19,8 @@ export interface RequestRecord {
   code?: string;
   /** Set when an interceptor already logged the call. */
   logged?: boolean;
+  /** Set while the response closed before that interceptor settled the code: counts the request once it has. */
+  settled?: () => void;
   /** The request's trace, for its log line (written when the response closes, outside the trace). */
   trace?: { trace_id: string; span_id: string };
 }
@@ -60,17 +62,36 @@ export class GatewayMetrics {
     res.once("close", () => {
       this.inFlight.dec();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const code = record.code ?? (res.writableFinished ? codeFromResponse(res) : codeName(Code.Canceled));
-      this.requests.inc({ route: record.route, protocol: record.protocol, code });
-      this.duration.observe({ route: record.route, protocol: record.protocol }, seconds);
-      if (!record.logged) {
-        const fields = { ...record.trace, method: req.method, route: record.route, protocol: record.protocol, status: res.statusCode, code, duration_ms: Math.round(seconds * 1e6) / 1e3 };
-        // REST calls and refused requests are worth a line; static files are noise.
-        if (record.protocol === "static") this.logger.debug("http", fields);
-        else this.logger.info("http", fields);
+      // The caller went away mid-RPC (the response never ended): the RPC's
+      // interceptors settle its code a moment later, once the abort has
+      // reached the upstream call; count it then, so this counter agrees
+      // with the RPC's log line and grpc_server_handled_total.
+      // (Should it never settle, it counts as Canceled after a while.)
+      if (record.code === undefined && record.logged && !res.writableEnded) {
+        let counted = false;
+        record.settled = () => {
+          if (counted) return;
+          counted = true;
+          this.count(req, res, record, record.code ?? codeName(Code.Canceled), seconds);
+        };
+        setTimeout(record.settled, 5_000).unref();
+        return;
       }
+      // writableEnded too: an HTTP/2 response reset by the client reads as writableFinished.
+      this.count(req, res, record, record.code ?? (res.writableEnded && res.writableFinished ? codeFromResponse(res) : codeName(Code.Canceled)), seconds);
     });
     return record;
+  }
+
+  private count(req: NodeRequest, res: NodeResponse, record: RequestRecord, code: string, seconds: number) {
+    this.requests.inc({ route: record.route, protocol: record.protocol, code });
+    this.duration.observe({ route: record.route, protocol: record.protocol }, seconds);
+    if (!record.logged) {
+      const fields = { ...record.trace, method: req.method, route: record.route, protocol: record.protocol, status: res.statusCode, code, duration_ms: Math.round(seconds * 1e6) / 1e3 };
+      // REST calls and refused requests are worth a line; static files are noise.
+      if (record.protocol === "static") this.logger.debug("http", fields);
+      else this.logger.info("http", fields);
+    }
   }
 }
 
@@ -86,7 +107,10 @@ export function recordInterceptor(): Interceptor {
     record.route = `/${req.service.typeName}/${req.method.name}`;
     record.protocol = protocolOf(req);
     record.logged = true;
-    return observe(req, next, ({ code }) => (record.code = code));
+    return observe(req, next, ({ code }) => {
+      record.code = code;
+      record.settled?.();
+    });
   };
 }
 

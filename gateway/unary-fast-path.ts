@@ -7,7 +7,7 @@ import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
-import type { Forwarder } from "./forward.js";
+import { callerGone, type Forwarder } from "./forward.js";
 import { headersOf, pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
 /** The request forms this path answers; everything else goes to connect-node. */
@@ -32,8 +32,6 @@ const NO_MAX_TIMEOUT = Number.MAX_SAFE_INTEGER;
 const GRPC_WEB_CONTENT_TYPE = "application/grpc-web+proto";
 // A successful gRPC-Web call's trailer frame, as connect serializes it.
 const OK_TRAILER_FRAME = encodeEnvelope(trailerSerialize(new Headers({ "grpc-status": "0" })), trailerFlag);
-// Why a call's signal aborts when its client went away before the answer.
-const CLIENT_GONE = new ConnectError("the client went away", Code.Canceled);
 
 /** When the caller's deadline passes (ms since the epoch), for the forwarder inside the interceptors. */
 const deadlineKey = createContextKey<number | undefined>(undefined, { description: "the caller's deadline" });
@@ -85,7 +83,7 @@ export class UnaryFastPath {
         const unary = method as DescMethodUnary;
         const callInfo = (req: UnaryRequest) => {
           const deadline = req.contextValues.get(deadlineKey);
-          return { header: req.header, timeoutMs: deadline === undefined ? undefined : deadline - Date.now(), signal: req.signal };
+          return { header: req.header, timeoutMs: deadline === undefined ? undefined : deadline - Date.now(), signal: req.signal, deadline };
         };
         const decoded = async (req: UnaryRequest) => lazyResponse(unary, await forwarder.unary(unary, req.message, callInfo(req)));
         // The gateway's interceptors observe and refuse, they never swap the
@@ -212,7 +210,8 @@ export class UnaryFastPath {
     const controller = new AbortController();
     let answered = false;
     res.once("close", () => {
-      if (!answered) controller.abort(CLIENT_GONE);
+      // Canceled, or DeadlineExceeded when the client gave up at its deadline.
+      if (!answered) controller.abort(callerGone(deadline));
     });
     const contextValues = this.options.contextValues(req);
     if (deadline !== undefined) contextValues.set(deadlineKey, deadline);
