@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { ROOT, cpuOf, freePort, machineInfo, round2, rssOf } from "./lib.js";
 import type { LoadResult } from "./load.js";
-import type { ServerStats } from "./servers/ipc.js";
+import type { ServerMemory } from "./servers/ipc.js";
 
 const quick = process.argv.includes("--quick");
 // `--ab-only`: scenarios (a) and (b) alone, printed, nothing written to bench/results (for trying a change).
@@ -140,8 +140,8 @@ const browserClient = process.env.CLIENT === "connect-node" ? "connect-node's cl
 /** A server's V8 heap (used / committed bytes), asked over IPC (bench/servers/ipc.ts). */
 async function heapOf(server: ChildProcess): Promise<{ used: number; total: number }> {
   server.send({ type: "memory" });
-  const { memory } = await message<ServerStats>(server, "memory");
-  return { used: memory!.heapUsed, total: memory!.heapTotal };
+  const { memory } = await message<ServerMemory>(server, "memory");
+  return { used: memory.heapUsed, total: memory.heapTotal };
 }
 const SIDES: Side[] = (process.env.AB_SIDES?.split(",") as Side[] | undefined) ?? ["project", "bare", "gw-connect", "gw-grpcweb"];
 interface Run extends LoadResult {

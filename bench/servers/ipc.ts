@@ -9,12 +9,16 @@ export interface ServerStats {
   type: "stats";
   cpuUserUs: number;
   cpuSystemUs: number;
-  /** process.memoryUsage(), and V8's spaces by name (bytes in use / committed), to tell what the RSS holds. */
-  memory?: NodeJS.MemoryUsage;
-  spaces?: Record<string, { used: number; size: number }>;
 }
 
-/** Makes a server process answer stats requests over IPC. */
+/** What it answers to {type:"memory"}: process.memoryUsage() and V8's spaces (bytes in use / committed), to tell what the RSS holds. */
+export interface ServerMemory {
+  type: "memory";
+  memory: NodeJS.MemoryUsage;
+  spaces: Record<string, { used: number; size: number }>;
+}
+
+/** Makes a server process answer stats (and memory) requests over IPC. */
 export function answerStats(): void {
   process.on("message", (msg: { type?: string }) => {
     if (msg?.type === "stats") {
@@ -22,7 +26,7 @@ export function answerStats(): void {
       process.send!({ type: "stats", cpuUserUs: u.user, cpuSystemUs: u.system } satisfies ServerStats);
     } else if (msg?.type === "memory") {
       const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]));
-      process.send!({ type: "memory", cpuUserUs: 0, cpuSystemUs: 0, memory: process.memoryUsage(), spaces });
+      process.send!({ type: "memory", memory: process.memoryUsage(), spaces } satisfies ServerMemory);
     } else if (msg?.type === "exit") {
       process.exit(0);
     }
