@@ -1,5 +1,6 @@
 import type { DescMethodServerStreaming, DescMethodUnary, DescService, Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { callerGone } from "../services/runtime/errors.js";
 import type { Logger } from "../services/runtime/logger.js";
 import { cleanError } from "./errors.js";
 import type { Upstream } from "./upstreams.js";
@@ -158,26 +159,6 @@ const NO_ANSWER_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Cance
 export function callInfo(ctx: HandlerContext): CallInfo {
   const timeoutMs = ctx.timeoutMs();
   return { header: ctx.requestHeader, timeoutMs, signal: ctx.signal, deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs };
-}
-
-/**
- * How long before the caller's deadline (as the gateway counts it) a caller
- * that goes away is taken to have given up at its deadline: the caller's
- * clock started before the request reached the gateway (sending, connecting,
- * the gateway's own queue), so its timer fires a little earlier.
- */
-const DEADLINE_GRACE_MS = 100;
-
-/**
- * What a call whose caller went away before its answer is recorded as (log
- * line, metrics): DeadlineExceeded when the caller's deadline had (all but)
- * passed, since that is what the caller saw; Canceled otherwise. Found with
- * connect-node clients: at their deadline they reset HTTP/2 streams with
- * INTERNAL_ERROR, which connect-node's handler reports as Internal.
- */
-export function callerGone(deadline: number | undefined): ConnectError {
-  if (deadline !== undefined && deadline - Date.now() <= DEADLINE_GRACE_MS) return new ConnectError("the caller's deadline passed", Code.DeadlineExceeded);
-  return new ConnectError("the client went away", Code.Canceled);
 }
 
 function forwardedHeaders(from: Headers): Headers {

@@ -7,7 +7,8 @@ import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
-import { callerGone, type Forwarder } from "./forward.js";
+import { callerGone } from "../services/runtime/errors.js";
+import type { Forwarder } from "./forward.js";
 import { headersOf, pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
 /** The request forms this path answers; everything else goes to connect-node. */

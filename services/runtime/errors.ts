@@ -69,3 +69,24 @@ export function isUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return UNAVAILABLE_ERROR_NAMES.has(err.name) || UNAVAILABLE_SOCKET_CODES.has((err as NodeJS.ErrnoException).code ?? "");
 }
+
+/**
+ * How long before the caller's deadline (as this process counts it) a
+ * caller that goes away is taken to have given up at its deadline: the
+ * caller's clock started before the request arrived (sending, connecting,
+ * queueing), so its timer fires a little earlier.
+ */
+export const DEADLINE_GRACE_MS = 100;
+
+/**
+ * What a call whose caller went away before its answer is recorded as (log
+ * line, metrics): DeadlineExceeded when the caller's deadline (ms since the
+ * epoch) had (all but) passed, since that is what the caller saw; Canceled
+ * otherwise. Found with connect-node clients: at their deadline they reset
+ * HTTP/2 streams with INTERNAL_ERROR, which connect-node's handler reports
+ * as Internal. Shared by the gateway and the services.
+ */
+export function callerGone(deadline: number | undefined): ConnectError {
+  if (deadline !== undefined && deadline - Date.now() <= DEADLINE_GRACE_MS) return new ConnectError("the caller's deadline passed", Code.DeadlineExceeded);
+  return new ConnectError("the client went away", Code.Canceled);
+}
