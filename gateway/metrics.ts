@@ -107,10 +107,17 @@ export function recordInterceptor(): Interceptor {
     record.route = `/${req.service.typeName}/${req.method.name}`;
     record.protocol = protocolOf(req);
     record.logged = true;
-    return observe(req, next, ({ code }) => {
-      record.code = code;
-      record.settled?.();
-    });
+    // Server side, as the logging interceptor around it: the same code for a caller that went away.
+    return observe(
+      req,
+      next,
+      ({ code }) => {
+        record.code = code;
+        record.settled?.();
+      },
+      undefined,
+      true,
+    );
   };
 }
 

@@ -25,6 +25,8 @@ import {
 } from "./grpc-wire.js";
 import { encodeBinaryEnveloped } from "./codec/binary-encoder.js";
 import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
+import { callerGone } from "./errors.js";
+import { ABORT_STATE, type AbortState } from "./interceptors/outcome.js";
 
 /**
  * The unary gRPC fast path.
@@ -187,7 +189,7 @@ class CallContext implements HandlerContext {
 
 /** The call a request belongs to, for the innermost step of the composed chain. */
 const CALL = Symbol("unary call");
-type CallRequest = UnaryRequest & { [CALL]: UnaryCall };
+type CallRequest = UnaryRequest & { [CALL]: UnaryCall; [ABORT_STATE]: AbortState };
 
 /**
  * Composes the interceptors around a method's handler the way connect's
@@ -222,7 +224,8 @@ class UnaryCall {
   private expected = -1;
   private answered = false;
   private controller: AbortController | undefined;
-  private abortReason: ConnectError | undefined;
+  /** Why the call was aborted, if it was (read by the observing interceptor through ABORT_STATE). */
+  abortReason: ConnectError | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private deadlineAt = 0;
 
@@ -306,7 +309,9 @@ class UnaryCall {
     clearTimeout(this.deadline);
     if (!this.answered) {
       this.answered = true;
-      this.abort(new ConnectError(`http/2 stream closed with code ${this.stream.rstCode ?? "unknown"}`, Code.Canceled));
+      // The client reset the stream: Canceled, or DeadlineExceeded when it
+      // gave up at its deadline (its timer runs a little ahead of ours).
+      this.abort(callerGone(this.deadlineAt === 0 ? undefined : this.deadlineAt));
     } else {
       this.abort(CALL_OVER);
     }
@@ -355,6 +360,7 @@ class UnaryCall {
         return call.signal;
       },
       [CALL]: this,
+      [ABORT_STATE]: this,
     };
     return this.target.invoke(req);
   }

@@ -22,5 +22,5 @@ export function observabilityInterceptor(logger: Logger, metrics: Registry): Int
  * transports.
  */
 export function clientObservabilityInterceptor(metrics: Registry): Interceptor {
-  return observingInterceptor([rpcClientSpan(), rpcMetrics(metrics, "client")]);
+  return observingInterceptor([rpcClientSpan(), rpcMetrics(metrics, "client")], "client");
 }

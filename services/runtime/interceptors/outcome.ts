@@ -1,6 +1,9 @@
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "@connectrpc/connect";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
+import { callerGone } from "../errors.js";
 import { inCurrentContext } from "../tracing.js";
 
 type AnyRequest = UnaryRequest | StreamRequest;
@@ -30,7 +33,8 @@ export type RpcObserver = (req: AnyRequest) => CallObserver;
  * wrapping and the outcome are worked out once per call, not once per
  * observer.
  */
-export function observingInterceptor(observers: RpcObserver[]): Interceptor {
+export function observingInterceptor(observers: RpcObserver[], side: "server" | "client" = "server"): Interceptor {
+  const server = side === "server";
   return (next) => (req) => {
     const calls = observers.map((observer) => observer(req));
     let run = () =>
@@ -43,6 +47,7 @@ export function observingInterceptor(observers: RpcObserver[]): Interceptor {
         () => {
           for (const call of calls) call.sent?.();
         },
+        server,
       );
     for (const call of calls) {
       if (!call.run) continue;
@@ -59,16 +64,24 @@ export function observingInterceptor(observers: RpcObserver[]): Interceptor {
  * message was sent (or it failed). Not an async function, and one promise
  * per call: while AsyncLocalStorage carries the trace context, every
  * promise costs a little on every call.
+ *
+ * On the server side (`server`), a call whose caller went away before it
+ * ended is recorded as what the caller saw (see callerLeft), whatever the
+ * handler returned or threw afterwards.
  */
 export function observe(
   req: AnyRequest,
   next: (req: AnyRequest) => Promise<AnyResponse>,
   done: (outcome: RpcOutcome) => void,
   onSent?: () => void,
+  server = false,
 ): Promise<AnyResponse> {
   const start = performance.now();
   const finish = (err?: unknown) => {
-    const durationSeconds = (performance.now() - start) / 1e3;
+    const elapsedMs = performance.now() - start;
+    const durationSeconds = elapsedMs / 1e3;
+    const gone = server ? callerLeft(req, elapsedMs) : undefined;
+    if (gone !== undefined) return done({ code: codeName(gone.code), durationSeconds, error: gone });
     if (err === undefined) return done({ code: "OK", durationSeconds });
     const error = ConnectError.from(err);
     done({ code: codeName(error.code), durationSeconds, error });
@@ -108,6 +121,53 @@ async function* watchStream<T>(source: AsyncIterable<T>, finish: (err?: unknown)
     throw err;
   }
   finish();
+}
+
+/**
+ * Set on requests whose signal is made only when asked for (the unary gRPC
+ * fast path, grpc-unary.ts): tells why the call was aborted, if it was,
+ * without making the signal.
+ */
+export const ABORT_STATE = Symbol("abort state");
+export interface AbortState {
+  readonly abortReason: unknown;
+}
+
+/**
+ * The code to record for a call whose signal was aborted before it ended,
+ * i.e. what its caller saw: DeadlineExceeded when this process's deadline
+ * timer aborted it (the caller got that answer); otherwise the caller went
+ * away (reset its HTTP/2 stream, closed its connection), and callerGone says
+ * DeadlineExceeded if the caller's deadline had (all but) passed, else
+ * Canceled. Without this, connect-node clients giving up at their deadline
+ * (RST_STREAM INTERNAL_ERROR, which connect-node's handler turns into an
+ * Internal abort reason) were recorded as Internal, and handlers that ignore
+ * the signal, or end a stream quietly when it aborts (Health/Watch), as OK.
+ * A handler that runs past the caller's deadline after an early cancel is
+ * recorded as DeadlineExceeded: it did outlast the deadline.
+ * Undefined when the call was not aborted (every well-behaved call).
+ */
+function callerLeft(req: AnyRequest, elapsedMs: number): ConnectError | undefined {
+  const state = (req as { [ABORT_STATE]?: AbortState })[ABORT_STATE];
+  let reason: unknown;
+  if (state !== undefined) {
+    reason = state.abortReason;
+    if (reason === undefined) return undefined;
+  } else {
+    if (!req.signal.aborted) return undefined;
+    reason = req.signal.reason;
+  }
+  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) return reason;
+  return callerGone(deadlineOf(req, elapsedMs));
+}
+
+/** When the caller's deadline passes (ms since the epoch), from its request's timeout header, if it sent one. */
+function deadlineOf(req: AnyRequest, elapsedMs: number): number | undefined {
+  const grpc = req.header.get("grpc-timeout");
+  const connect = grpc === null ? req.header.get("connect-timeout-ms") : null;
+  if (grpc === null && connect === null) return undefined;
+  const { timeoutMs } = grpc !== null ? parseGrpcTimeout(grpc, Infinity) : parseConnectTimeout(connect, Infinity);
+  return timeoutMs === undefined ? undefined : Date.now() - elapsedMs + timeoutMs;
 }
 
 /** Code names as grpc-go prints them, which Prometheus dashboards expect. */
