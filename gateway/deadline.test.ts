@@ -14,6 +14,7 @@ import { encodeEnvelope } from "../services/runtime/grpc-wire.js";
 import { createLogger } from "../services/runtime/logger.js";
 import { serve, startService, type RunningService } from "../services/runtime/server.js";
 import { eventually, failure, LOCAL, silent, sleep, startTestGateway } from "./test-support.js";
+import { eventuallyLoggedRpc } from "../test/support/logs.js";
 
 /** gRPC status 0: connect has no name for it. */
 const OK = 0 as Code;
@@ -231,7 +232,6 @@ for (const fastPath of [true, false]) {
             expect(Object.values(d).reduce((a, b) => a + b, 0)).toBe(2);
             return d;
           });
-          console.log(JSON.stringify({ fastPath, case: c.name, id, received: Code[received], logged: line.code, error: line.error, counted }));
           expect(Code[received]).toBe("DeadlineExceeded");
           expect({ logged: line.code, counted }).toEqual({
             logged: "DeadlineExceeded",
@@ -267,11 +267,7 @@ for (const fastPath of [true, false]) {
 
     /** The call's log line and what the gateway's counters added, once both are in. */
     async function recorded(path: string, before: Record<string, number>) {
-      const line = await eventually(() => {
-        const found = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "rpc" && l.method === path);
-        expect(found).toBeDefined();
-        return found!;
-      });
+      const line = await eventuallyLoggedRpc(logs, path);
       const counted = await eventually(async () => {
         const d = delta(before, await counts(gw.admin, path));
         expect(Object.values(d).reduce((a, b) => a + b, 0)).toBe(2);

@@ -15,6 +15,7 @@ import { EnvReader, readRuntimeConfig } from "./config.js";
 import { TEST_AUTH_ENV } from "./auth/testing.js";
 import { createLogger } from "./logger.js";
 import { serve, startService, type RunningService } from "./server.js";
+import { eventuallyLoggedRpc } from "../../test/support/logs.js";
 
 const GET_EVENT = "/myevents.v1.EventService/GetEvent";
 const SUBSCRIBE = "/myevents.v1.NotificationService/Subscribe";
@@ -76,11 +77,7 @@ async function handled(path: string): Promise<Record<string, number>> {
 
 /** The call's log line and what grpc_server_handled_total added, once both are in. */
 async function recorded(path: string, before: Record<string, number>) {
-  const line = await eventually(() => {
-    const found = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "rpc" && l.method === path);
-    expect(found).toBeDefined();
-    return found!;
-  });
+  const line = await eventuallyLoggedRpc(logs, path);
   const counted = await eventually(async () => {
     const after = await handled(path);
     const d: Record<string, number> = {};
@@ -151,7 +148,6 @@ describe("a client that gives up on a service", () => {
           logs.length = 0;
           const got = (await failure(call(kind, transport(`http://127.0.0.1:${service.port}`), id, { timeoutMs: 300 }))).code;
           const rec = await recorded(path, before);
-          console.log(JSON.stringify({ client: name, kind, id, case: "deadline", received: Code[got], ...rec }));
           expect(Code[got]).toBe("DeadlineExceeded");
           expect(rec).toEqual(expected("DeadlineExceeded"));
         });
@@ -163,7 +159,6 @@ describe("a client that gives up on a service", () => {
           setTimeout(() => abort.abort(), 150);
           const got = (await failure(call(kind, transport(`http://127.0.0.1:${service.port}`), id, { timeoutMs: 5_000, signal: abort.signal }))).code;
           const rec = await recorded(path, before);
-          console.log(JSON.stringify({ client: name, kind, id, case: "abort", received: Code[got], ...rec }));
           expect(Code[got]).toBe("Canceled");
           expect(rec).toEqual(expected("Canceled"));
         });
@@ -175,7 +170,6 @@ describe("a client that gives up on a service", () => {
           setTimeout(() => abort.abort(), 150);
           const got = (await failure(call(kind, transport(`http://127.0.0.1:${service.port}`), id, { signal: abort.signal }))).code;
           const rec = await recorded(path, before);
-          console.log(JSON.stringify({ client: name, kind, id, case: "abort-no-deadline", received: Code[got], ...rec }));
           expect(Code[got]).toBe("Canceled");
           expect(rec).toEqual(expected("Canceled"));
         });
