@@ -284,10 +284,13 @@ describe("configuration and the development secret", () => {
 
   it("remembers a verified token no longer than the token lives", async () => {
     const verifier = createTokenVerifier({ keys: { kind: "secret", secret: TEST_JWT_SECRET }, clockToleranceSeconds: 0 });
-    const token = await signToken(TEST_JWT_SECRET, { subject: "brief", ttlSeconds: 1 });
+    // `exp` is in whole seconds: a 1 s token signed late in a second has almost no life left, so
+    // this one gets 2 s and the test waits for its own `exp` rather than a fixed time.
+    const token = await signToken(TEST_JWT_SECRET, { subject: "brief", ttlSeconds: 2 });
+    const exp = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).exp as number;
     expect((await verifier.verify(token)).subject).toBe("brief");
     expect((await verifier.verify(token)).subject).toBe("brief");
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 100));
     await expect(verifier.verify(token)).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "token expired" });
   });
 
