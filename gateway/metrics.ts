@@ -115,8 +115,7 @@ export function recordInterceptor(): Interceptor {
         record.code = code;
         record.settled?.();
       },
-      undefined,
-      true,
+      { server: true },
     );
   };
 }

@@ -44,10 +44,12 @@ export function observingInterceptor(observers: RpcObserver[], side: "server" | 
         (outcome) => {
           for (const call of calls) call.done(outcome);
         },
-        () => {
-          for (const call of calls) call.sent?.();
+        {
+          onSent: () => {
+            for (const call of calls) call.sent?.();
+          },
+          server,
         },
-        server,
       );
     for (const call of calls) {
       if (!call.run) continue;
@@ -65,6 +67,7 @@ export function observingInterceptor(observers: RpcObserver[], side: "server" | 
  * per call: while AsyncLocalStorage carries the trace context, every
  * promise costs a little on every call.
  *
+ * `onSent` runs when a unary response or a stream's last message is sent.
  * On the server side (`server`), a call whose caller went away before it
  * ended is recorded as what the caller saw (see callerLeft), whatever the
  * handler returned or threw afterwards.
@@ -73,8 +76,7 @@ export function observe(
   req: AnyRequest,
   next: (req: AnyRequest) => Promise<AnyResponse>,
   done: (outcome: RpcOutcome) => void,
-  onSent?: () => void,
-  server = false,
+  { onSent, server = false }: { onSent?: () => void; server?: boolean } = {},
 ): Promise<AnyResponse> {
   const start = performance.now();
   const finish = (err?: unknown) => {
