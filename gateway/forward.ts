@@ -15,12 +15,10 @@ export const FORWARDED_HEADERS = ["authorization", "traceparent", "tracestate"] 
 /** What the forwarder needs to know about the incoming call, whatever its protocol. */
 export interface CallInfo {
   header: Headers;
-  /** The caller's remaining deadline, if it set one. */
-  timeoutMs: number | undefined;
   /** Aborts when the caller goes away or its deadline passes. */
   signal: AbortSignal;
   /** When the caller's deadline passes (ms since the epoch), if it set one. */
-  deadline?: number;
+  deadline: number | undefined;
 }
 
 export interface ForwarderOptions {
@@ -52,7 +50,7 @@ export class Forwarder {
   async unary(method: DescMethodUnary, input: Message, call: CallInfo): Promise<Message> {
     const upstream = this.upstream(method.parent);
     // Unary calls always carry a deadline upstream, so none waits forever.
-    const timeoutMs = Math.min(call.timeoutMs ?? Infinity, this.options.maxDeadlineMs);
+    const timeoutMs = Math.min(remainingMs(call) ?? Infinity, this.options.maxDeadlineMs);
     try {
       return await upstream.unary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
     } catch (err) {
@@ -67,7 +65,7 @@ export class Forwarder {
    */
   async unaryBinary(method: DescMethodUnary, input: Uint8Array, call: CallInfo): Promise<Uint8Array> {
     const upstream = this.upstream(method.parent);
-    const timeoutMs = Math.min(call.timeoutMs ?? Infinity, this.options.maxDeadlineMs);
+    const timeoutMs = Math.min(remainingMs(call) ?? Infinity, this.options.maxDeadlineMs);
     try {
       return await upstream.unaryBinary(method, call.signal, timeoutMs, forwardedHeaders(call.header), input);
     } catch (err) {
@@ -79,7 +77,8 @@ export class Forwarder {
     const upstream = this.upstream(method.parent);
     // A subscription may rightly last for hours: only a deadline the caller
     // set (capped) applies; the stream ends when the caller goes away.
-    const timeoutMs = call.timeoutMs === undefined ? undefined : Math.min(call.timeoutMs, this.options.maxDeadlineMs);
+    const left = remainingMs(call);
+    const timeoutMs = left === undefined ? undefined : Math.min(left, this.options.maxDeadlineMs);
     const signal = AbortSignal.any([call.signal, this.options.streamsStop]);
     let messages: AsyncIterable<Message>;
     try {
@@ -157,8 +156,17 @@ export class Forwarder {
 const NO_ANSWER_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Canceled, Code.Internal, Code.Unknown]);
 
 export function callInfo(ctx: HandlerContext): CallInfo {
-  const timeoutMs = ctx.timeoutMs();
-  return { header: ctx.requestHeader, timeoutMs, signal: ctx.signal, deadline: timeoutMs === undefined ? undefined : Date.now() + timeoutMs };
+  return { header: ctx.requestHeader, signal: ctx.signal, deadline: deadlineIn(ctx.timeoutMs()) };
+}
+
+/** The deadline `timeoutMs` from now (ms since the epoch), if there is one. */
+export function deadlineIn(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+}
+
+/** What is left of the caller's deadline, if it set one. */
+function remainingMs(call: CallInfo): number | undefined {
+  return call.deadline === undefined ? undefined : call.deadline - Date.now();
 }
 
 function forwardedHeaders(from: Headers): Headers {

@@ -15,11 +15,12 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { callerGone } from "../services/runtime/errors.js";
 import { contextFromTraceHeaders, tracer } from "../services/runtime/tracing.js";
 import { http as httpRule } from "../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../gen/google/api/http_pb.js";
 import { errorJson, httpStatusFromCode } from "./errors.js";
-import type { CallInfo, Forwarder } from "./forward.js";
+import { deadlineIn, type CallInfo, type Forwarder } from "./forward.js";
 import { BodyTooLargeError, headersOf, pathOf, queryOf, readBody, send, type NodeRequest, type NodeResponse } from "./http.js";
 import type { RequestRecord } from "./metrics.js";
 import { literalCount, matchPath, parsePathTemplate, type PathTemplate } from "./path-template.js";
@@ -268,11 +269,12 @@ export class RestTranscoder {
     }
     const abort = new AbortController();
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => abort.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
+    const deadline = deadlineIn(timeoutMs);
     res.once("close", () => {
       clearTimeout(timer);
-      abort.abort(new ConnectError("the client went away", Code.Canceled));
+      abort.abort(callerGone(deadline));
     });
-    return { header, timeoutMs, signal: abort.signal };
+    return { header, signal: abort.signal, deadline };
   }
 
   private responseJson(route: RestRoute, output: Message): JsonValue {

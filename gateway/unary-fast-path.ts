@@ -84,7 +84,7 @@ export class UnaryFastPath {
         const unary = method as DescMethodUnary;
         const callInfo = (req: UnaryRequest) => {
           const deadline = req.contextValues.get(deadlineKey);
-          return { header: req.header, timeoutMs: deadline === undefined ? undefined : deadline - Date.now(), signal: req.signal, deadline };
+          return { header: req.header, signal: req.signal, deadline };
         };
         const decoded = async (req: UnaryRequest) => lazyResponse(unary, await forwarder.unary(unary, req.message, callInfo(req)));
         // The gateway's interceptors observe and refuse, they never swap the
