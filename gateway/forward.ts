@@ -164,9 +164,16 @@ export function deadlineIn(timeoutMs: number | undefined): number | undefined {
   return timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
 }
 
-/** What is left of the caller's deadline, if it set one. */
+/**
+ * What is left of the caller's deadline, if it set one. A deadline that has
+ * already passed (a slow request body on the fast path, which keeps no timer
+ * of its own) fails here rather than racing a 1 ms deadline upstream.
+ */
 function remainingMs(call: CallInfo): number | undefined {
-  return call.deadline === undefined ? undefined : call.deadline - Date.now();
+  if (call.deadline === undefined) return undefined;
+  const left = call.deadline - Date.now();
+  if (left <= 0) throw new ConnectError("the operation timed out", Code.DeadlineExceeded);
+  return left;
 }
 
 function forwardedHeaders(from: Headers): Headers {
