@@ -19,6 +19,7 @@ const abOnly = process.argv.includes("--ab-only");
 const A = quick ? { rounds: 2, warmup: 1_000, calls: 3_000, concurrency: 64 } : { rounds: 5, warmup: 5_000, calls: 20_000, concurrency: 64 };
 if (process.env.AB_CALLS) A.calls = Number(process.env.AB_CALLS);
 if (process.env.AB_ROUNDS) A.rounds = Number(process.env.AB_ROUNDS);
+if (process.env.AB_CONC) A.concurrency = Number(process.env.AB_CONC);
 const COLD_RUNS = quick ? 1 : 3;
 
 // One HS256 secret per run: the project's server verifies, the load client signs its seeding calls.
