@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { useGcFriendlyStreamTables } from "./http2-streams.js";
 
 type Handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -23,6 +24,8 @@ export class DualProtocolListener {
 
   constructor(handler: Handler, takeStream?: StreamTaker) {
     this.h2 = http2.createServer({}, handler);
+    // Node's own stream tables made every finished stream outlive two scavenges (http2-streams.ts).
+    this.h2.on("session", (session: http2.ServerHttp2Session) => useGcFriendlyStreamTables(session));
     if (takeStream) {
       // Node's request/response compatibility layer is itself a "stream"
       // listener; calling it only for the streams the taker leaves means
