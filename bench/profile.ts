@@ -33,7 +33,8 @@ const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "
   return child;
 };
 
-// ALLOC_PROF=1: the EventService samples its allocations instead (bench/servers/events.ts), no CPU profile.
+// ALLOC_PROF=1: the EventService samples its allocations instead (bench/servers/events.ts), no CPU profile;
+// with ALLOC_PROF_OLD=1 only what reached the old space (what scavenges collected is left out).
 const allocFile = process.env.ALLOC_PROF ? `${dir}/events.heapprofile` : undefined;
 const server = run([...(gatewaySide || allocFile ? [] : profiled), "dist/bench/servers/events.js"], allocFile ? { BENCH_ALLOC_PROFILE: allocFile } : {});
 const [ready] = (await once(server, "message")) as [{ port: number }];

@@ -18,14 +18,15 @@ process.send!({ type: "ready", port: running.port });
 /**
  * bench/profile.ts --alloc: samples where the server allocates, from ready
  * to exit, counting objects that the young and old GC collected too (Node's
- * --heap-prof keeps only what is still alive at the end).
+ * --heap-prof keeps only what is still alive at the end). ALLOC_PROF_OLD=1
+ * leaves out what scavenges collected: what remains reached the old space.
  */
 async function sampleAllocations(file: string) {
   const { Session } = await import("node:inspector/promises");
   const { writeFileSync } = await import("node:fs");
   const session = new Session();
   session.connect();
-  await session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !process.env.ALLOC_PROF_OLD } as never);
   const stop = process.exit.bind(process);
   process.exit = ((code?: number) => {
     void session.post("HeapProfiler.stopSampling").then(({ profile }) => {
