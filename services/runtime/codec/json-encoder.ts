@@ -5,7 +5,8 @@
 // Why: protobuf-es builds a reflect wrapper per message, a JSON object tree, a Date per
 // Timestamp, and then JSON.stringify walks the tree; for the gateway's Connect JSON answers
 // that was a few % of its CPU plus garbage. Here a plan is compiled once per message type
-// (WeakMap cache), then each call appends the JSON text straight to one string.
+// (WeakMap cache), then each call writes the JSON text as UTF-8 into one reused buffer, from
+// which the caller gets the bytes (what the gateway sends: encodeJsonBytes) or the string.
 //
 // Exactness rules (mirrors node_modules/@bufbuild/protobuf/dist/esm/to-json.js, reflect.js):
 // - keys are written in field-number order (reflect's `sortedFields`); JSON.stringify keeps
@@ -74,15 +75,15 @@ const enum S {
 interface EnumPlan {
   zero: number; // the first value: implicit presence leaves it out
   isNull: boolean; // google.protobuf.NullValue: always `null`
-  names: Map<number, string>; // known values, already quoted
+  names: Map<number, Uint8Array>; // known values, quoted, as UTF-8
 }
 
 interface FieldPlan {
   presence: P;
   name: string; // localName
   oneof: string; // oneof localName (P.Oneof only)
-  keyFirst: string; // `"jsonName":`
-  keyNext: string; // `,"jsonName":`
+  keyFirst: Uint8Array; // `"jsonName":` as UTF-8
+  keyNext: Uint8Array; // `,"jsonName":`
   list: boolean;
   map: boolean;
   kind: K; // of the value, list item or map value
@@ -146,9 +147,9 @@ function wktKind(desc: DescMessage): W {
 function getEnumPlan(desc: DescEnum): EnumPlan {
   let plan = enumPlans.get(desc);
   if (plan) return plan;
-  const names = new Map<number, string>();
+  const names = new Map<number, Uint8Array>();
   // `desc.value` is what enumToJson looks names up in (the last of aliased values).
-  for (const v of Object.values(desc.value)) names.set(v.number, JSON.stringify(v.name));
+  for (const v of Object.values(desc.value)) names.set(v.number, Buffer.from(JSON.stringify(v.name)));
   plan = { zero: desc.values[0]!.number, isNull: desc.typeName === "google.protobuf.NullValue", names };
   enumPlans.set(desc, plan);
   return plan;
@@ -160,8 +161,8 @@ function compileField(f: DescField): FieldPlan {
     presence: f.oneof ? P.Oneof : f.presence === 3 ? P.Required : f.presence === 2 ? P.Implicit : P.Explicit,
     name: f.localName,
     oneof: f.oneof ? f.oneof.localName : "",
-    keyFirst: key,
-    keyNext: "," + key,
+    keyFirst: Buffer.from(key),
+    keyNext: Buffer.from("," + key),
     list: false,
     map: false,
     kind: K.Scalar,
@@ -232,26 +233,129 @@ export function isJsonFastPathType(schema: DescMessage): boolean {
 
 /** `toJsonString(schema, message)` with default options, the same string. */
 export function encodeJson(schema: DescMessage, message: Message): string {
+  if (!writeFast(schema, message)) return toJsonString(schema, message);
+  return buf.utf8Slice(0, pos);
+}
+
+/** `Buffer.from(toJsonString(schema, message))`: the same string's UTF-8 bytes, in a Buffer of their own. */
+export function encodeJsonBytes(schema: DescMessage, message: Message): Buffer {
+  if (!writeFast(schema, message)) return Buffer.from(toJsonString(schema, message));
+  // allocUnsafe takes small sizes from node's pool, as Buffer.from(string) does
+  const bytes = Buffer.allocUnsafe(pos);
+  buf.copy(bytes, 0, 0, pos);
+  return bytes;
+}
+
+/** Writes the message's JSON to buf[0, pos); false: not supported here, protobuf-es decides. */
+function writeFast(schema: DescMessage, message: Message): boolean {
   const plan = getPlan(schema);
-  if (plan.how !== W.Unsupported) {
-    try {
-      out = "";
-      writeMessage(plan, message);
-      return out;
-    } catch (e) {
-      jsonEncoderStats.fallbacks++;
-      jsonEncoderStats.lastError = e;
-    } finally {
-      out = "";
-    }
+  if (plan.how === W.Unsupported) return false;
+  if (buf.length > SCRATCH_KEEP) buf = Buffer.allocUnsafe(SCRATCH_BYTES) as FastBuffer; // a huge message's buffer is not kept
+  pos = 0;
+  try {
+    writeMessage(plan, message);
+    return true;
+  } catch (e) {
+    jsonEncoderStats.fallbacks++;
+    jsonEncoderStats.lastError = e;
+    return false;
   }
-  return toJsonString(schema, message);
+}
+
+// ---- output -------------------------------------------------------------------------------
+
+/** Node's Buffer has these (what toString/write end up calling), untyped. */
+type FastBuffer = Buffer & { utf8Write(string: string, offset: number): number; utf8Slice(start: number, end: number): string };
+const SCRATCH_BYTES = 4096;
+const SCRATCH_KEEP = 1 << 20;
+/** The JSON text as UTF-8 (bytes [0, pos)), reused by every call. */
+let buf = Buffer.allocUnsafe(SCRATCH_BYTES) as FastBuffer;
+let pos = 0;
+
+/** Room for n more bytes. */
+function ensure(n: number): void {
+  if (pos + n <= buf.length) return;
+  let size = buf.length * 2;
+  while (size < pos + n) size *= 2;
+  const grown = Buffer.allocUnsafe(size) as FastBuffer;
+  buf.copy(grown, 0, 0, pos);
+  buf = grown;
+}
+
+// The loops below copy `buf` and `pos` into locals: module variables would be loaded and
+// stored on every byte.
+
+function writeBytes(bytes: Uint8Array): void {
+  const n = bytes.length;
+  ensure(n);
+  const b = buf;
+  let p = pos;
+  for (let i = 0; i < n; i++) b[p++] = bytes[i]!;
+  pos = p;
+}
+
+/** A string known to be ASCII that JSON.stringify would not escape (numbers, fixed text). */
+function writeAscii(s: string): void {
+  const n = s.length;
+  ensure(n);
+  const b = buf;
+  let p = pos;
+  for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+  pos = p;
+}
+
+/** JSON.stringify(s) as UTF-8: printable ASCII is copied here, anything else goes to the native call. */
+function writeString(s: string): void {
+  const n = s.length;
+  if (n > 64) return writeStringSlow(s);
+  ensure(n + 2);
+  const b = buf;
+  let p = pos;
+  b[p++] = 0x22;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    // control characters, '"', '\\' are escaped; non-ASCII (lone surrogates: escaped) is left to the slow path
+    if (c < 0x20 || c > 0x7f || c === 0x22 || c === 0x5c) return writeStringSlow(s);
+    b[p++] = c;
+  }
+  b[p++] = 0x22;
+  pos = p;
+}
+
+function writeStringSlow(s: string): void {
+  // JSON.stringify escapes lone surrogates, so the UTF-8 below is the string's exactly
+  const quoted = JSON.stringify(s);
+  ensure(quoted.length * 3);
+  pos += buf.utf8Write(quoted, pos);
+}
+
+/** A finite number as JSON.stringify prints it. */
+function writeNumber(v: number): void {
+  if ((v | 0) === v && !Object.is(v, -0)) {
+    // int32 (most numbers here): digits without a string
+    ensure(11);
+    if (v < 0) {
+      buf[pos++] = 0x2d;
+      if (v === -2147483648) return writeAscii("2147483648");
+      v = -v;
+    }
+    if (v < 10) {
+      buf[pos++] = 0x30 + v;
+      return;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
+    pos += digits;
+    for (let i = 1; i <= digits; i++) {
+      buf[pos - i] = 0x30 + (v % 10);
+      v = (v / 10) | 0;
+    }
+    return;
+  }
+  writeAscii(String(v));
 }
 
 // ---- writing ------------------------------------------------------------------------------
-
-/** The text written so far (V8 concatenates into a rope, flattened once at the end). */
-let out = "";
 
 class Unsupported extends Error {}
 function bad(): never {
@@ -329,18 +433,20 @@ function writeMessage(plan: Plan, m: any): void {
   }
   const fields = plan.fields;
   let first = true;
-  out += "{";
+  ensure(1);
+  buf[pos++] = 0x7b; // {
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
     const v = presentValue(f, m);
     if (v === ABSENT) continue;
-    out += first ? f.keyFirst : f.keyNext;
+    writeBytes(first ? f.keyFirst : f.keyNext);
     first = false;
     if (f.list) writeList(f, v);
     else if (f.map) writeMap(f, v);
     else writeValue(f, f.longAsString, v);
   }
-  out += "}";
+  ensure(1);
+  buf[pos++] = 0x7d; // }
 }
 
 function writeValue(f: FieldPlan, longAsString: boolean, v: any): void {
@@ -356,26 +462,37 @@ function writeValue(f: FieldPlan, longAsString: boolean, v: any): void {
 }
 
 function writeList(f: FieldPlan, v: any[]): void {
-  out += "[";
+  ensure(1);
+  buf[pos++] = 0x5b; // [
   for (let i = 0; i < v.length; i++) {
-    if (i > 0) out += ",";
+    if (i > 0) {
+      ensure(1);
+      buf[pos++] = 0x2c; // ,
+    }
     writeValue(f, f.longAsString, v[i]);
   }
-  out += "]";
+  ensure(1);
+  buf[pos++] = 0x5d; // ]
 }
 
 function writeMap(f: FieldPlan, v: any): void {
   const keys = Object.keys(v);
-  out += "{";
+  ensure(1);
+  buf[pos++] = 0x7b;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     if (!isCanonicalKey(key, f.keyT)) bad();
-    if (i > 0) out += ",";
-    out += quote(key);
-    out += ":";
+    if (i > 0) {
+      ensure(1);
+      buf[pos++] = 0x2c;
+    }
+    writeString(key);
+    ensure(1);
+    buf[pos++] = 0x3a; // :
     writeValue(f, false, v[key]);
   }
-  out += "}";
+  ensure(1);
+  buf[pos++] = 0x7d;
 }
 
 /**
@@ -387,9 +504,8 @@ function isCanonicalKey(key: string, t: number): boolean {
   if (key === "__proto__") return false;
   switch (t) {
     case S.STRING:
+    case S.BOOL: // "true"/"false" round-trip, anything else is kept as it is
       return true;
-    case S.BOOL:
-      return true; // "true"/"false" round-trip, anything else is kept as it is
     case S.INT32:
     case S.FIXED32:
     case S.UINT32:
@@ -409,15 +525,14 @@ function isCanonicalKey(key: string, t: number): boolean {
   }
 }
 
+const NULL = Buffer.from("null");
+
 function writeEnum(e: EnumPlan, v: any): void {
   if (typeof v !== "number") bad();
-  if (e.isNull) {
-    out += "null";
-    return;
-  }
+  if (e.isNull) return writeBytes(NULL);
   const name = e.names.get(v);
-  if (name !== undefined) out += name;
-  else if (Number.isFinite(v)) out += v; // an open enum's unknown value: the number
+  if (name !== undefined) writeBytes(name);
+  else if (Number.isFinite(v)) writeNumber(v); // an open enum's unknown value: the number
   else bad(); // NaN / Infinity: JSON.stringify's `null`, left to protobuf-es
 }
 
@@ -425,8 +540,7 @@ function writeScalar(t: number, longAsString: boolean, v: any): void {
   switch (t) {
     case S.STRING:
       if (typeof v !== "string") bad();
-      out += quote(v);
-      return;
+      return writeString(v);
     case S.INT32:
     case S.SFIXED32:
     case S.SINT32:
@@ -434,17 +548,15 @@ function writeScalar(t: number, longAsString: boolean, v: any): void {
     case S.UINT32:
       // protobuf-es only checks the type: 1.5 is written as 1.5, NaN as null (left to it)
       if (typeof v !== "number" || !Number.isFinite(v)) bad();
-      out += v;
-      return;
+      return writeNumber(v);
     case S.BOOL:
       if (typeof v !== "boolean") bad();
-      out += v ? "true" : "false";
-      return;
+      return writeAscii(v ? "true" : "false");
     case S.DOUBLE:
     case S.FLOAT:
       if (typeof v !== "number") bad();
-      if (Number.isFinite(v)) out += v;
-      else out += v !== v ? '"NaN"' : v > 0 ? '"Infinity"' : '"-Infinity"';
+      if (Number.isFinite(v)) writeNumber(v);
+      else writeAscii(v !== v ? '"NaN"' : v > 0 ? '"Infinity"' : '"-Infinity"');
       return;
     case S.INT64:
     case S.UINT64:
@@ -452,27 +564,57 @@ function writeScalar(t: number, longAsString: boolean, v: any): void {
     case S.SFIXED64:
     case S.SINT64:
       if (typeof v === "bigint") {
-        out += '"' + v + '"';
+        writeQuotedAscii(String(v));
       } else if (typeof v === "string") {
         if (longAsString) {
           // reflect's longToReflect parses (and validates) strings of jstype=JS_STRING fields
-          const n = t === S.UINT64 || t === S.FIXED64 ? protoInt64.uParse(v) : protoInt64.parse(v);
-          out += '"' + n + '"';
+          writeQuotedAscii(String(t === S.UINT64 || t === S.FIXED64 ? protoInt64.uParse(v) : protoInt64.parse(v)));
         } else {
-          out += quote(v);
+          writeString(v);
         }
       } else if (typeof v === "number" && Number.isInteger(v)) {
-        out += '"' + v + '"';
+        writeQuotedAscii(String(v));
       } else {
         bad();
       }
       return;
     case S.BYTES:
       if (!(v instanceof Uint8Array)) bad();
-      out += '"' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") + '"';
-      return;
+      return writeBase64(v);
   }
   bad();
+}
+
+function writeQuotedAscii(s: string): void {
+  ensure(s.length + 2);
+  buf[pos++] = 0x22;
+  writeAscii(s);
+  buf[pos++] = 0x22;
+}
+
+const B64 = Buffer.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+
+/** Standard base64 with padding, quoted (protobuf-es's base64Encode). */
+function writeBase64(b: Uint8Array): void {
+  const n = b.length;
+  ensure(Math.ceil(n / 3) * 4 + 2);
+  buf[pos++] = 0x22;
+  let i = 0;
+  for (; i + 2 < n; i += 3) {
+    const x = (b[i]! << 16) | (b[i + 1]! << 8) | b[i + 2]!;
+    buf[pos++] = B64[x >> 18]!;
+    buf[pos++] = B64[(x >> 12) & 63]!;
+    buf[pos++] = B64[(x >> 6) & 63]!;
+    buf[pos++] = B64[x & 63]!;
+  }
+  if (i < n) {
+    const x = (b[i]! << 16) | (i + 1 < n ? b[i + 1]! << 8 : 0);
+    buf[pos++] = B64[x >> 18]!;
+    buf[pos++] = B64[(x >> 12) & 63]!;
+    buf[pos++] = i + 1 < n ? B64[(x >> 6) & 63]! : 0x3d;
+    buf[pos++] = 0x3d; // =
+  }
+  buf[pos++] = 0x22;
 }
 
 /** reflect's scalarZeroValue (64-bit: 0n). */
@@ -495,27 +637,12 @@ function scalarZero(t: number): unknown {
   }
 }
 
-/** JSON.stringify(s): short strings that need no escape are quoted without the native call. */
-function quote(s: string): string {
-  const n = s.length;
-  if (n > 64) return JSON.stringify(s);
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    // control characters, '"', '\\', and surrogates (lone ones are escaped)
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
-  }
-  return '"' + s + '"';
-}
-
 // ---- well-known types ---------------------------------------------------------------------
 
 // timestampToJson's range, in ms since the epoch.
 const TS_MIN_MS = Date.parse("0001-01-01T00:00:00Z");
 const TS_MAX_MS = Date.parse("9999-12-31T23:59:59Z");
 const DURATION_MAX_S = 315576000000;
-
-/** "00".."99" */
-const PAD2: string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? "0" : "") + i);
 
 /** A 64-bit field's value as a safe integer number, or bad(). */
 function int64Number(v: unknown): number {
@@ -528,11 +655,28 @@ function int64Number(v: unknown): number {
   return bad();
 }
 
+/** Two decimal digits (0 <= n < 100) at b[p]; returns the position after them. */
+function put2(b: Uint8Array, p: number, n: number): number {
+  b[p] = 0x30 + ((n / 10) | 0);
+  b[p + 1] = 0x30 + (n % 10);
+  return p + 2;
+}
+
+/** `n` as exactly `digits` decimal digits, zero-padded, at b[p]; returns the position after them. */
+function putPadded(b: Uint8Array, p: number, n: number, digits: number): number {
+  for (let i = p + digits - 1; i >= p; i--) {
+    b[i] = 0x30 + (n % 10);
+    n = (n / 10) | 0;
+  }
+  return p + digits;
+}
+
 /** The nine-digit fraction cut to 3, 6 or 9 digits, as protobuf-es does for both types. */
-function fraction(nanos: number): string {
-  if (nanos % 1000000 === 0) return "." + String(nanos / 1000000 + 1000).substring(1);
-  if (nanos % 1000 === 0) return "." + String(nanos / 1000 + 1000000).substring(1);
-  return "." + String(nanos + 1000000000).substring(1);
+function putFraction(b: Uint8Array, p: number, nanos: number): number {
+  b[p++] = 0x2e; // .
+  if (nanos % 1000000 === 0) return putPadded(b, p, nanos / 1000000, 3);
+  if (nanos % 1000 === 0) return putPadded(b, p, nanos / 1000, 6);
+  return putPadded(b, p, nanos, 9);
 }
 
 function writeTimestamp(m: any): void {
@@ -558,10 +702,26 @@ function writeTimestamp(m: any): void {
   const hh = Math.floor(rem / 3600);
   rem -= hh * 3600;
   const mm = Math.floor(rem / 60);
-  const ss = rem - mm * 60;
-  out +=
-    '"' + PAD2[Math.floor(year / 100)]! + PAD2[year % 100]! + "-" + PAD2[month]! + "-" + PAD2[day]! +
-    "T" + PAD2[hh]! + ":" + PAD2[mm]! + ":" + PAD2[ss]! + (nanos === 0 ? "Z" : fraction(nanos) + "Z") + '"';
+  // "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
+  ensure(32);
+  const b = buf;
+  let p = pos;
+  b[p++] = 0x22;
+  p = putPadded(b, p, year, 4);
+  b[p++] = 0x2d; // -
+  p = put2(b, p, month);
+  b[p++] = 0x2d;
+  p = put2(b, p, day);
+  b[p++] = 0x54; // T
+  p = put2(b, p, hh);
+  b[p++] = 0x3a; // :
+  p = put2(b, p, mm);
+  b[p++] = 0x3a;
+  p = put2(b, p, rem - mm * 60);
+  if (nanos !== 0) p = putFraction(b, p, nanos);
+  b[p++] = 0x5a; // Z
+  b[p++] = 0x22;
+  pos = p;
 }
 
 function writeDuration(m: any): void {
@@ -571,10 +731,11 @@ function writeDuration(m: any): void {
   // protobuf-es's errors: out of range, or signs that disagree
   if (seconds > DURATION_MAX_S || seconds < -DURATION_MAX_S) bad();
   if ((seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) bad();
-  let text = String(seconds);
-  if (nanos !== 0) {
-    text += fraction(Math.abs(nanos));
-    if (nanos < 0 && seconds === 0) text = "-" + text;
-  }
-  out += '"' + text + 's"';
+  ensure(32);
+  buf[pos++] = 0x22;
+  if (nanos < 0 && seconds === 0) buf[pos++] = 0x2d; // "-0.5s": the sign is the nanos'
+  writeAscii(String(seconds));
+  if (nanos !== 0) pos = putFraction(buf, pos, Math.abs(nanos));
+  buf[pos++] = 0x73; // s
+  buf[pos++] = 0x22;
 }
