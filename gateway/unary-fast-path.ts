@@ -1,4 +1,4 @@
-import { fromBinary, fromJsonString, toJsonString, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString, type DescMethodUnary, type DescService, type Message } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type ContextValues, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
@@ -6,6 +6,7 @@ import { compressionNegotiate, envelopeCompress, type Compression } from "@conne
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout, trailerMux } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
+import { encodeJsonBytes } from "../services/runtime/codec/json-encoder.js";
 import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
 import { callerGone } from "../services/runtime/errors.js";
 import type { Forwarder } from "./forward.js";
@@ -302,7 +303,7 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
       const extra = responseHeaders(response, "header");
       const trailer = responseHeaders(response, "trailer");
       if (extra || trailer) header = trailerMux(extra ?? new Headers(), trailer ?? new Headers());
-      body = binary ? binaryOf(response) : Buffer.from(toJsonString(response.method.output, response.message));
+      body = binary ? binaryOf(response) : encodeJsonBytes(response.method.output, response.message);
     } else {
       status = codeToHttpStatus(error!.code);
       headers["content-type"] = "application/json";
