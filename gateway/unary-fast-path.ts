@@ -7,10 +7,10 @@ import { codeToHttpStatus, errorToJsonBytes, parseTimeout as parseConnectTimeout
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus, trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { encodeJsonBytes } from "../services/runtime/codec/json-encoder.js";
-import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
+import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, http2RequestHeaders, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
 import { callerGone } from "../services/runtime/errors.js";
 import type { Forwarder } from "./forward.js";
-import { headersOf, pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
+import { pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
 /** The request forms this path answers; everything else goes to connect-node. */
 type Protocol = "connect-json" | "connect-proto" | "grpc-web";
@@ -225,7 +225,8 @@ export class UnaryFastPath {
       method: route.method,
       requestMethod: req.method!,
       url: `http://${authority}${req.url}`,
-      header: headersOf(req),
+      // Read from node's header object until someone changes or lists them: the interceptors read two or three.
+      header: http2RequestHeaders(req.headers),
       contextValues,
       message: message as UnaryRequest["message"],
       signal: controller.signal,

@@ -27,6 +27,25 @@ describe("http2RequestHeaders", () => {
     expect([...lazy]).toEqual([...real]);
   });
 
+  it("answers absent names as Headers does: null for a valid name, a TypeError for an invalid one", () => {
+    const lazy = http2RequestHeaders(raw());
+    const real = webHeaders(raw());
+    for (const name of ["X-Missing", "tracestate", "a!#$%&'*+-.^_`|~9"]) expect(lazy.get(name)).toBe(real.get(name));
+    for (const name of ["bad name", "bad:name", "", "x\u0100", "é"]) {
+      expect(() => real.get(name)).toThrow(TypeError);
+      expect(() => lazy.get(name)).toThrow(TypeError);
+      expect(() => lazy.has(name)).toThrow(TypeError);
+    }
+  });
+
+  it("reads an HTTP/1.1 request's header object (no pseudo-headers) as headersOf's Headers", () => {
+    const http1 = { host: "localhost:8080", "content-type": "application/json", cookie: "a=1; b=2", traceparent: "00-ab-cd-01", "set-cookie": ["a=1", "b=2"] };
+    const lazy = http2RequestHeaders(http1);
+    const real = webHeaders(http1);
+    for (const name of ["host", "Content-Type", "cookie", "traceparent", "set-cookie", "authorization"]) expect(lazy.get(name)).toBe(real.get(name));
+    expect([...lazy]).toEqual([...real]);
+  });
+
   it("copies on the first change and then behaves as a plain Headers, leaving the HTTP/2 object alone", () => {
     const source = raw();
     const lazy = http2RequestHeaders(source);

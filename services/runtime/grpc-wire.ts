@@ -73,8 +73,8 @@ interface HeaderMethods {
 const FetchHeaders = Headers as unknown as new () => HeaderMethods;
 
 /**
- * An HTTP/2 request's headers as fetch Headers, read straight from Node's
- * header object: building a real Headers validates and copies every header
+ * A request's headers as fetch Headers, read straight from Node's header
+ * object (HTTP/2's, or HTTP/1.1's, which has no pseudo-headers): building a real Headers validates and copies every header
  * (a cost on every call), while a handler or interceptor usually reads two
  * or three of them. The first change or iteration copies them into the
  * Headers this object is (so it stays a real Headers, `instanceof`
@@ -97,8 +97,11 @@ class Http2RequestHeaders extends FetchHeaders {
     if (raw === undefined) return super.get(name);
     const key = name.toLowerCase();
     const value = key.charCodeAt(0) === 58 /* ":" */ ? undefined : raw[key];
-    // Not there: the (still empty) Headers answers null, or throws for a name that is invalid.
-    if (value === undefined) return super.get(name);
+    if (value === undefined) {
+      // Not there: null, as the (still empty) Headers answers for a valid
+      // name without the cost of asking it; it throws for an invalid one.
+      return HTTP_TOKEN.test(name) ? null : super.get(name);
+    }
     return trimHttpWhitespace(typeof value === "string" ? value : value.join(", "));
   }
 
@@ -164,6 +167,9 @@ class Http2RequestHeaders extends FetchHeaders {
     }
   }
 }
+
+/** A valid header name (RFC 9110 token), as Headers checks it. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** What Headers does to a value: leading and trailing HTTP whitespace go. */
 function trimHttpWhitespace(value: string): string {
