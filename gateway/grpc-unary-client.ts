@@ -87,10 +87,14 @@ export async function grpcUnaryBinary(
       if (head === undefined) return finish(new ConnectError(`http/2 stream closed with code ${stream.rstCode}`, Code.Unavailable));
       if (status !== 200) return finish(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), webHeaders(head)));
       // Trailers-only answers carry the status in the headers.
-      const statusFields = webHeaders(trailers ?? head);
-      const error = findTrailerError(statusFields);
-      if (error) return finish(error);
-      if (!statusFields.has("grpc-status")) return finish(new ConnectError("protocol error: missing status", Code.Internal));
+      const statusRaw = trailers ?? head;
+      // The usual answer, plain OK, needs no Headers built to say so.
+      if (!isPlainOk(statusRaw)) {
+        const statusFields = webHeaders(statusRaw);
+        const error = findTrailerError(statusFields);
+        if (error) return finish(error);
+        if (!statusFields.has("grpc-status")) return finish(new ConnectError("protocol error: missing status", Code.Internal));
+      }
       const body = Buffer.concat(chunks);
       if (body.length < HEADER_BYTES || body.readUInt32BE(1) !== body.length - HEADER_BYTES || (body[0]! & COMPRESSED_FLAG) !== 0) {
         return finish(new ConnectError("protocol error: expected one uncompressed response message", Code.Internal));
@@ -99,4 +103,12 @@ export async function grpcUnaryBinary(
     });
     stream.end(frame);
   });
+}
+
+/**
+ * grpc-status exactly "0" and no grpc-status-details-bin: what
+ * findTrailerError reads as no error, with the status present.
+ */
+export function isPlainOk(fields: http2.IncomingHttpHeaders): boolean {
+  return fields["grpc-status"] === "0" && fields["grpc-status-details-bin"] === undefined;
 }
