@@ -18,7 +18,7 @@ import { FORWARDED_HEADERS, Forwarder } from "./forward.js";
 import { pathOf, send, type NodeRequest, type NodeResponse } from "./http.js";
 import { DrainingServer } from "../services/runtime/draining.js";
 import { protocolOfContentType } from "../services/runtime/interceptors/outcome.js";
-import { GatewayMetrics, recordInterceptor, recordKey, type RequestRecord } from "./metrics.js";
+import { GatewayMetrics, recordKey, requestRecord, type RequestRecord } from "./metrics.js";
 import { RestTranscoder, restRoutes } from "./rest.js";
 import { ClientRateLimit, clientAddressKey, readRateLimitConfig, tooManyRequests, type RateLimitConfig } from "./rate-limit.js";
 import { createTokenVerifier } from "../services/runtime/auth/tokens.js";
@@ -170,9 +170,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     return files.handle(req, res);
   };
 
-  // As in the services: logging and metrics outermost, so they see the
-  // code the errors interceptor settled on. The fast path runs this same list.
-  const interceptors = [observabilityInterceptor(logger, metrics), recordInterceptor(), errorsInterceptor(), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()];
+  // As in the services: logging and metrics (and the request's record)
+  // outermost, so they see the code the errors interceptor settled on.
+  // The fast path runs this same list.
+  const interceptors = [observabilityInterceptor(logger, metrics, [requestRecord()]), errorsInterceptor(), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()];
   const contextValues = (req: NodeRequest) => createContextValues().set(recordKey, records.get(req)).set(clientAddressKey, addressOf(req));
   const rpc = connectHandler({
     routes: (router) => {

@@ -1,6 +1,6 @@
-import { Code, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { Code, createContextKey } from "@connectrpc/connect";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { codeName, observe, protocolOf } from "../services/runtime/interceptors/outcome.js";
+import { codeName, protocolOf, type CallObserver, type RpcObserver } from "../services/runtime/interceptors/outcome.js";
 import type { Logger } from "../services/runtime/logger.js";
 import type { NodeRequest, NodeResponse } from "./http.js";
 
@@ -97,26 +97,24 @@ export class GatewayMetrics {
 
 /**
  * Completes the record of an RPC (Connect, gRPC, gRPC-Web) with its exact
- * code, once it is really over (a stream at its end). Runs inside the
- * shared logging interceptor, which has logged it.
+ * code, once it is really over (a stream at its end): an observer of the
+ * shared observability interceptor, after its log line, so the call is
+ * timed and its outcome (a caller that went away included) worked out once.
  */
-export function recordInterceptor(): Interceptor {
-  return (next) => (req) => {
+export function requestRecord(): RpcObserver {
+  const ignored: CallObserver = { done() {} };
+  return (req) => {
     const record = req.contextValues.get(recordKey);
-    if (!record) return next(req);
+    if (!record) return ignored;
     record.route = `/${req.service.typeName}/${req.method.name}`;
     record.protocol = protocolOf(req);
     record.logged = true;
-    // Server side, as the logging interceptor around it: the same code for a caller that went away.
-    return observe(
-      req,
-      next,
-      ({ code }) => {
+    return {
+      done({ code }) {
         record.code = code;
         record.settled?.();
       },
-      { server: true },
-    );
+    };
   };
 }
 

@@ -3,16 +3,17 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../logger.js";
 import { rpcLog } from "./logging.js";
 import { rpcMetrics } from "./metrics.js";
-import { observingInterceptor } from "./outcome.js";
+import { observingInterceptor, type RpcObserver } from "./outcome.js";
 import { rpcClientSpan, rpcServerSpan } from "./tracing.js";
 
 /**
  * The span, the log line and the metrics of every RPC a server answers,
- * from one observation per call (services and gateway). The span comes
- * first: the rest of the call, log line included, runs in its trace.
+ * from one observation per call (services and gateway), then any `more`
+ * observers (the gateway's request record). The span comes first: the
+ * rest of the call, log line included, runs in its trace.
  */
-export function observabilityInterceptor(logger: Logger, metrics: Registry): Interceptor {
-  return observingInterceptor([rpcServerSpan(), rpcLog(logger), rpcMetrics(metrics)]);
+export function observabilityInterceptor(logger: Logger, metrics: Registry, more: RpcObserver[] = []): Interceptor {
+  return observingInterceptor([rpcServerSpan(), rpcLog(logger), rpcMetrics(metrics), ...more]);
 }
 
 /**
