@@ -2,6 +2,7 @@ import type { DescMethodServerStreaming, DescMethodUnary, DescService, Message }
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { callerGone } from "../services/runtime/errors.js";
 import type { Logger } from "../services/runtime/logger.js";
+import { fromAbortSignal, type CallSignal } from "./call-signal.js";
 import { cleanError } from "./errors.js";
 import type { Upstream } from "./upstreams.js";
 
@@ -16,7 +17,7 @@ export const FORWARDED_HEADERS = ["authorization", "traceparent", "tracestate"] 
 export interface CallInfo {
   header: Headers;
   /** Aborts when the caller goes away or its deadline passes. */
-  signal: AbortSignal;
+  signal: CallSignal;
   /** When the caller's deadline passes (ms since the epoch), if it set one. */
   deadline: number | undefined;
 }
@@ -79,7 +80,7 @@ export class Forwarder {
     // set (capped) applies; the stream ends when the caller goes away.
     const left = remainingMs(call);
     const timeoutMs = left === undefined ? undefined : Math.min(left, this.options.maxDeadlineMs);
-    const signal = AbortSignal.any([call.signal, this.options.streamsStop]);
+    const signal = AbortSignal.any([call.signal.signal, this.options.streamsStop]);
     let messages: AsyncIterable<Message>;
     try {
       const res = await upstream.transport.stream(method, signal, timeoutMs, forwardedHeaders(call.header), single(input));
@@ -121,7 +122,7 @@ export class Forwarder {
     return upstream;
   }
 
-  private failure(err: unknown, upstream: Upstream, signal: AbortSignal, deadline: number | undefined): ConnectError {
+  private failure(err: unknown, upstream: Upstream, signal: { readonly aborted: boolean; readonly reason: unknown }, deadline: number | undefined): ConnectError {
     // The caller's deadline passed, the caller left, or the gateway stops:
     // say so, rather than whatever the aborted upstream call reported.
     if (signal.aborted) {
@@ -156,7 +157,7 @@ export class Forwarder {
 const NO_ANSWER_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Canceled, Code.Internal, Code.Unknown]);
 
 export function callInfo(ctx: HandlerContext): CallInfo {
-  return { header: ctx.requestHeader, signal: ctx.signal, deadline: deadlineIn(ctx.timeoutMs()) };
+  return { header: ctx.requestHeader, signal: fromAbortSignal(ctx.signal), deadline: deadlineIn(ctx.timeoutMs()) };
 }
 
 /** The deadline `timeoutMs` from now (ms since the epoch), if there is one. */

@@ -3,6 +3,7 @@ import { fromBinary, type DescMethodUnary, type Message } from "@bufbuild/protob
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import type { CallSignal } from "./call-signal.js";
 import { encodeBinaryEnveloped } from "../services/runtime/codec/binary-encoder.js";
 import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, webHeaders } from "../services/runtime/grpc-wire.js";
 
@@ -19,7 +20,7 @@ export async function grpcUnary(
   /** The upstream URL's path, "" for most ("http://events:50051"). */
   basePath: string,
   method: DescMethodUnary,
-  signal: AbortSignal,
+  signal: CallSignal,
   timeoutMs: number | undefined,
   header: Headers,
   input: Message,
@@ -42,7 +43,7 @@ export async function grpcUnaryBinary(
   sessions: Http2SessionManager,
   basePath: string,
   method: DescMethodUnary,
-  signal: AbortSignal,
+  signal: CallSignal,
   timeoutMs: number | undefined,
   header: Headers,
   frame: Uint8Array,
@@ -63,14 +64,13 @@ export async function grpcUnaryBinary(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
+      stopListening();
       if (err) {
         if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
         reject(err);
       } else resolve(message!);
     };
-    const onAbort = () => finish(ConnectError.from(signal.reason));
-    signal.addEventListener("abort", onAbort);
+    const stopListening = signal.onAbort(() => finish(ConnectError.from(signal.reason)));
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => finish(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs);
     stream.on("response", (h) => {
       head = h;

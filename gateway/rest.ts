@@ -20,6 +20,7 @@ import { contextFromTraceHeaders, tracer } from "../services/runtime/tracing.js"
 import { http as httpRule } from "../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../gen/google/api/http_pb.js";
 import { errorJson, httpStatusFromCode } from "./errors.js";
+import { fromAbortSignal } from "./call-signal.js";
 import { deadlineIn, type CallInfo, type Forwarder } from "./forward.js";
 import { BodyTooLargeError, headersOf, pathOf, queryOf, readBody, send, type NodeRequest, type NodeResponse } from "./http.js";
 import type { RequestRecord } from "./metrics.js";
@@ -274,7 +275,7 @@ export class RestTranscoder {
       clearTimeout(timer);
       abort.abort(callerGone(deadline));
     });
-    return { header, signal: abort.signal, deadline };
+    return { header, signal: fromAbortSignal(abort.signal), deadline };
   }
 
   private responseJson(route: RestRoute, output: Message): JsonValue {
@@ -303,7 +304,7 @@ export class RestTranscoder {
       (res as { flushHeaders?: () => void }).flushHeaders?.();
     };
     try {
-      const first = await Promise.race([pending, sleep(STREAM_COMMIT_MS, call.signal)]);
+      const first = await Promise.race([pending, sleep(STREAM_COMMIT_MS, call.signal.signal)]);
       committed();
       if (first !== undefined && first.done) {
         record.code = "OK";

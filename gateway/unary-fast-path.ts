@@ -9,6 +9,8 @@ import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { encodeJsonBytes } from "../services/runtime/codec/json-encoder.js";
 import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, http2RequestHeaders, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
 import { callerGone } from "../services/runtime/errors.js";
+import { ABORT_STATE } from "../services/runtime/interceptors/outcome.js";
+import { LazyCallSignal, callSignalOf, type CallSignal } from "./call-signal.js";
 import type { Forwarder } from "./forward.js";
 import { pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
@@ -37,6 +39,8 @@ const OK_TRAILER_FRAME = encodeEnvelope(trailerSerialize(new Headers({ "grpc-sta
 
 /** When the caller's deadline passes (ms since the epoch), for the forwarder inside the interceptors. */
 const deadlineKey = createContextKey<number | undefined>(undefined, { description: "the caller's deadline" });
+/** The call's cancellation, whose AbortSignal (the request's `signal`) is made only if read. */
+const signalKey = createContextKey<CallSignal | undefined>(undefined, { description: "the call's cancellation" });
 /** A binary caller's request message as it sent it, forwarded as it is. */
 const requestBytesKey = createContextKey<Uint8Array | undefined>(undefined, { description: "the request message's bytes" });
 
@@ -85,7 +89,7 @@ export class UnaryFastPath {
         const unary = method as DescMethodUnary;
         const callInfo = (req: UnaryRequest) => {
           const deadline = req.contextValues.get(deadlineKey);
-          return { header: req.header, signal: req.signal, deadline };
+          return { header: req.header, signal: callSignalOf(req, req.contextValues.get(signalKey)), deadline };
         };
         const decoded = async (req: UnaryRequest) => lazyResponse(unary, await forwarder.unary(unary, req.message, callInfo(req)));
         // The gateway's interceptors observe and refuse, they never swap the
@@ -209,17 +213,17 @@ export class UnaryFastPath {
       return this.options.fallback(req, res, req.method === "GET" ? undefined : once(body));
     }
     this.counts.answered++;
-    const controller = new AbortController();
+    const signal = new LazyCallSignal();
     let answered = false;
     res.once("close", () => {
       // Canceled, or DeadlineExceeded when the client gave up at its deadline.
-      if (!answered) controller.abort(callerGone(deadline));
+      if (!answered) signal.abort(callerGone(deadline));
     });
-    const contextValues = this.options.contextValues(req);
+    const contextValues = this.options.contextValues(req).set(signalKey, signal);
     if (deadline !== undefined) contextValues.set(deadlineKey, deadline);
     const binary = protocol !== "connect-json";
     if (binary) contextValues.set(requestBytesKey, protocol === "grpc-web" ? body.subarray(ENVELOPE_HEADER_BYTES) : body);
-    const request: UnaryRequest = {
+    const request: UnaryRequest & { [ABORT_STATE]: LazyCallSignal } = {
       stream: false,
       service: route.method.parent,
       method: route.method,
@@ -229,7 +233,11 @@ export class UnaryFastPath {
       header: http2RequestHeaders(req.headers),
       contextValues,
       message: message as UnaryRequest["message"],
-      signal: controller.signal,
+      get signal() {
+        return signal.signal;
+      },
+      // Tells the observing interceptor whether the caller went away without making the signal.
+      [ABORT_STATE]: signal,
     };
     route.call[binary ? "binary" : "decoded"](request).then(
       (response) => {

@@ -5,6 +5,7 @@ import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
 import { encodeEnvelope } from "../services/runtime/grpc-wire.js";
+import { callSignalOf, type CallSignal } from "./call-signal.js";
 import { grpcUnary, grpcUnaryBinary } from "./grpc-unary-client.js";
 
 /** A service process behind the gateway and the contracts it serves. */
@@ -16,13 +17,13 @@ export interface Upstream {
   /** gRPC over one HTTP/2 connection, shared by every call to this upstream. */
   transport: Transport;
   /** A unary call on that same connection, without connect-node's streaming pipeline. */
-  unary(method: DescMethodUnary, signal: AbortSignal, timeoutMs: number | undefined, header: Headers, input: Message): Promise<Message>;
+  unary(method: DescMethodUnary, signal: CallSignal, timeoutMs: number | undefined, header: Headers, input: Message): Promise<Message>;
   /**
    * The same with the request already in protobuf binary (as a binary
    * caller sent it); resolves to the response's bytes as the service sent
    * them, so the gateway need not decode and encode them again.
    */
-  unaryBinary(method: DescMethodUnary, signal: AbortSignal, timeoutMs: number | undefined, header: Headers, input: Uint8Array): Promise<Uint8Array>;
+  unaryBinary(method: DescMethodUnary, signal: CallSignal, timeoutMs: number | undefined, header: Headers, input: Uint8Array): Promise<Uint8Array>;
   /** Closes the connection (at shutdown). */
   close(): void;
 }
@@ -39,14 +40,15 @@ export function connectUpstream(name: string, url: string, services: readonly De
     services,
     transport: createGrpcTransport({ baseUrl: url, sessionManager: sessions, interceptors }),
     ...directUnary(interceptors, url, {
-      unary: (req, timeoutMs) => grpcUnary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, req.message),
-      binary: (req, timeoutMs, input) => grpcUnaryBinary(sessions, basePath, req.method as DescMethodUnary, req.signal, timeoutMs, req.header, encodeEnvelope(input)),
+      unary: (req, signal, timeoutMs) => grpcUnary(sessions, basePath, req.method as DescMethodUnary, signal, timeoutMs, req.header, req.message),
+      binary: (req, signal, timeoutMs, input) => grpcUnaryBinary(sessions, basePath, req.method as DescMethodUnary, signal, timeoutMs, req.header, encodeEnvelope(input)),
     }),
     close: () => sessions.abort(),
   };
 }
 
-/** What a direct call needs besides connect's request: its timeout, and a binary caller's bytes. */
+/** What a direct call needs besides connect's request: its cancellation, its timeout, and a binary caller's bytes. */
+const signalKey = createContextKey<CallSignal | undefined>(undefined, { description: "the upstream call's cancellation" });
 const timeoutKey = createContextKey<number | undefined>(undefined, { description: "the upstream call's timeout" });
 const inputBytesKey = createContextKey<Uint8Array | undefined>(undefined, { description: "the request as a binary caller sent it" });
 
@@ -62,8 +64,8 @@ function directUnary(
   interceptors: Interceptor[],
   baseUrl: string,
   send: {
-    unary: (req: UnaryRequest, timeoutMs: number | undefined) => Promise<Message>;
-    binary: (req: UnaryRequest, timeoutMs: number | undefined, input: Uint8Array) => Promise<Uint8Array>;
+    unary: (req: UnaryRequest, signal: CallSignal, timeoutMs: number | undefined) => Promise<Message>;
+    binary: (req: UnaryRequest, signal: CallSignal, timeoutMs: number | undefined, input: Uint8Array) => Promise<Uint8Array>;
   },
 ): Pick<Upstream, "unary" | "unaryBinary"> {
   const response = (req: UnaryRequest, message: () => Message, bytes?: Uint8Array) =>
@@ -79,19 +81,20 @@ function directUnary(
       bytes,
     }) as UnaryResponse & { bytes?: Uint8Array };
   const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
+    const signal = callSignalOf(req, req.contextValues.get(signalKey));
     const timeoutMs = req.contextValues.get(timeoutKey);
     const input = req.contextValues.get(inputBytesKey);
     if (input === undefined) {
-      const output = await send.unary(req, timeoutMs);
+      const output = await send.unary(req, signal, timeoutMs);
       return response(req, () => output);
     }
-    const bytes = await send.binary(req, timeoutMs, input);
+    const bytes = await send.binary(req, signal, timeoutMs, input);
     return response(req, () => fromBinary((req.method as DescMethodUnary).output, bytes), bytes);
   };
   const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>((next, interceptor) => interceptor(next as never) as never, innermost);
   const root = baseUrl.replace(/\/+$/, "");
-  const call = (method: DescMethodUnary, signal: AbortSignal, timeoutMs: number | undefined, header: Headers, message: () => Message, bytes?: Uint8Array) => {
-    const contextValues = createContextValues().set(timeoutKey, timeoutMs);
+  const call = (method: DescMethodUnary, signal: CallSignal, timeoutMs: number | undefined, header: Headers, message: () => Message, bytes?: Uint8Array) => {
+    const contextValues = createContextValues().set(signalKey, signal).set(timeoutKey, timeoutMs);
     if (bytes) contextValues.set(inputBytesKey, bytes);
     return run({
       stream: false,
@@ -99,7 +102,10 @@ function directUnary(
       method,
       requestMethod: "POST",
       url: `${root}/${method.parent.typeName}/${method.name}`,
-      signal,
+      // The AbortSignal only if an interceptor reads it (none of the gateway's do).
+      get signal() {
+        return signal.signal;
+      },
       header,
       contextValues,
       get message() {
@@ -134,3 +140,4 @@ export function upstreamDependency(upstream: Upstream, timeoutMs: number): Depen
     },
   };
 }
+
