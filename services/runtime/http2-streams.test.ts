@@ -101,7 +101,7 @@ describe("useGcFriendlyStreamTables on real node:http2 sessions", () => {
 
   function tablesOf(session: http2.Http2Session): { streams: unknown; pendingStreams: unknown } {
     const key = Object.getOwnPropertySymbols(session).find((k) => k.description === "state")!;
-    return (session as unknown as Record<symbol, { streams: unknown; pendingStreams: unknown }>)[key];
+    return (session as unknown as Record<symbol, { streams: unknown; pendingStreams: unknown }>)[key]!;
   }
 
   it("swaps a server session's tables, which then serve concurrent streams and empty again", async () => {
