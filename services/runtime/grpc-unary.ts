@@ -27,6 +27,7 @@ import { encodeBinaryEnveloped } from "./codec/binary-encoder.js";
 import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
 import { callerGone } from "./errors.js";
 import { ABORT_STATE, type AbortState } from "./interceptors/outcome.js";
+import { sharedGetters } from "./shared-getters.js";
 
 /**
  * The unary gRPC fast path.
@@ -213,19 +214,23 @@ function chain(interceptors: readonly Interceptor[], impl: UnaryMethod["impl"]):
 
 type CallResponse = UnaryResponse & LazyHeaders & { [CALL]: UnaryCall };
 
-// A call's lazy request and response members, as getters every call shares: they find the call
-// on the object (a copy made with `{...req}` gets their values, as with getters of its own).
-// Getters written in the object literals were new closures per call, and objects built that way
-// made everything a call touches (its HTTP/2 stream included) survive into V8's old space: ~10%
-// of all the service allocated, freed only by mark-compacts (bench/README.md finding 10).
-const REQUEST_ACCESSORS: PropertyDescriptorMap = {
-  url: { get: function url(this: CallRequest) { return this[CALL].url; }, enumerable: true, configurable: true },
-  signal: { get: function signal(this: CallRequest) { return this[CALL].signal; }, enumerable: true, configurable: true },
-};
-const RESPONSE_ACCESSORS: PropertyDescriptorMap = {
-  header: { get: function header(this: CallResponse) { return this[CALL].responseHeaderOrNew; }, enumerable: true, configurable: true },
-  trailer: { get: function trailer(this: CallResponse) { return this[CALL].responseTrailerOrNew; }, enumerable: true, configurable: true },
-};
+// A call's lazy request and response members, shared by every call (shared-getters.ts).
+const REQUEST_GETTERS = sharedGetters<CallRequest>({
+  url() {
+    return this[CALL].url;
+  },
+  signal() {
+    return this[CALL].signal;
+  },
+});
+const RESPONSE_GETTERS = sharedGetters<CallResponse>({
+  header() {
+    return this[CALL].responseHeaderOrNew;
+  },
+  trailer() {
+    return this[CALL].responseTrailerOrNew;
+  },
+});
 function headersMade(this: CallResponse, key: "header" | "trailer"): boolean {
   return (key === "header" ? this[CALL].responseHeader : this[CALL].responseTrailer) !== undefined;
 }
@@ -377,7 +382,7 @@ class UnaryCall {
       [CALL]: this,
       [ABORT_STATE]: this,
     };
-    return this.target.invoke(Object.defineProperties(req, REQUEST_ACCESSORS) as unknown as CallRequest);
+    return this.target.invoke(Object.defineProperties(req, REQUEST_GETTERS) as unknown as CallRequest);
   }
 
   /** Milliseconds left before the caller's deadline, if it sent one. */
@@ -404,7 +409,7 @@ class UnaryCall {
       [LAZY_HEADERS]: headersMade,
       [CALL]: this,
     };
-    return Object.defineProperties(res, RESPONSE_ACCESSORS) as unknown as CallResponse;
+    return Object.defineProperties(res, RESPONSE_GETTERS) as unknown as CallResponse;
   }
 
   private respond(res: UnaryResponse) {
