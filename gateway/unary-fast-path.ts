@@ -11,6 +11,7 @@ import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, h
 import { callerGone } from "../services/runtime/errors.js";
 import { ABORT_STATE } from "../services/runtime/interceptors/outcome.js";
 import { LazyCallSignal, callSignalOf, type CallSignal } from "./call-signal.js";
+import { sharedGetters } from "../services/runtime/shared-getters.js";
 import type { Forwarder } from "./forward.js";
 import { pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
 
@@ -223,7 +224,7 @@ export class UnaryFastPath {
     if (deadline !== undefined) contextValues.set(deadlineKey, deadline);
     const binary = protocol !== "connect-json";
     if (binary) contextValues.set(requestBytesKey, protocol === "grpc-web" ? body.subarray(ENVELOPE_HEADER_BYTES) : body);
-    const request: UnaryRequest & { [ABORT_STATE]: LazyCallSignal } = {
+    const fields = {
       stream: false,
       service: route.method.parent,
       method: route.method,
@@ -233,12 +234,10 @@ export class UnaryFastPath {
       header: http2RequestHeaders(req.headers),
       contextValues,
       message: message as UnaryRequest["message"],
-      get signal() {
-        return signal.signal;
-      },
       // Tells the observing interceptor whether the caller went away without making the signal.
       [ABORT_STATE]: signal,
     };
+    const request = Object.defineProperties(fields, REQUEST_GETTERS) as unknown as UnaryRequest;
     route.call[binary ? "binary" : "decoded"](request).then(
       (response) => {
         answered = true;
@@ -334,7 +333,31 @@ async function write(res: NodeResponse, protocol: Protocol, compression: Compres
 
 /** The response message's bytes as the service sent them, on responses made by lazyResponse. */
 const BYTES = Symbol("bytes");
-type LazyResponse = UnaryResponse & LazyHeaders & { [BYTES]?: Uint8Array };
+const DECODED = Symbol("decoded message");
+const HEADER = Symbol("header");
+const TRAILER = Symbol("trailer");
+type LazyResponse = UnaryResponse & LazyHeaders & { [BYTES]?: Uint8Array; [DECODED]?: Message; [HEADER]?: Headers; [TRAILER]?: Headers };
+
+// The lazy members of requests and responses, shared by every call (shared-getters.ts).
+const REQUEST_GETTERS = sharedGetters<{ [ABORT_STATE]: LazyCallSignal }>({
+  signal() {
+    return this[ABORT_STATE].signal;
+  },
+});
+const RESPONSE_GETTERS = sharedGetters<LazyResponse>({
+  message() {
+    return (this[DECODED] ??= fromBinary(this.method.output, this[BYTES]!));
+  },
+  header() {
+    return (this[HEADER] ??= new Headers());
+  },
+  trailer() {
+    return (this[TRAILER] ??= new Headers());
+  },
+});
+function headersMade(this: LazyResponse, key: "header" | "trailer"): boolean {
+  return (key === "header" ? this[HEADER] : this[TRAILER]) !== undefined;
+}
 
 /**
  * A response whose header and trailer are only made when someone reads
@@ -342,26 +365,17 @@ type LazyResponse = UnaryResponse & LazyHeaders & { [BYTES]?: Uint8Array };
  * reads it (the interceptors do not).
  */
 function lazyResponse(method: DescMethodUnary, message: Message | undefined, bytes?: Uint8Array): UnaryResponse {
-  let header: Headers | undefined;
-  let trailer: Headers | undefined;
-  let decoded = message;
-  const response: LazyResponse = {
+  const fields = {
     stream: false,
     service: method.parent,
     method,
-    get message() {
-      return (decoded ??= fromBinary(method.output, bytes!)) as UnaryResponse["message"];
-    },
     [BYTES]: bytes,
-    get header() {
-      return (header ??= new Headers());
-    },
-    get trailer() {
-      return (trailer ??= new Headers());
-    },
-    [LAZY_HEADERS]: (key) => (key === "header" ? header : trailer) !== undefined,
+    [DECODED]: message,
+    [HEADER]: undefined,
+    [TRAILER]: undefined,
+    [LAZY_HEADERS]: headersMade,
   };
-  return response;
+  return Object.defineProperties(fields, RESPONSE_GETTERS) as unknown as UnaryResponse;
 }
 
 /** The response message in protobuf binary: the service's own bytes when passed through untouched. */

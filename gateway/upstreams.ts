@@ -5,6 +5,7 @@ import { encodeBinary } from "../services/runtime/codec/binary-encoder.js";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import type { Dependency } from "../services/runtime/health.js";
 import { encodeEnvelope } from "../services/runtime/grpc-wire.js";
+import { sharedGetters } from "../services/runtime/shared-getters.js";
 import { callSignalOf, type CallSignal } from "./call-signal.js";
 import { grpcUnary, grpcUnaryBinary } from "./grpc-unary-client.js";
 
@@ -47,6 +48,27 @@ export function connectUpstream(name: string, url: string, services: readonly De
   };
 }
 
+// A direct call's lazy request and response members, shared by every call (shared-getters.ts): the
+// signal only if an interceptor reads it (none of the gateway's do), a message from the binary
+// caller's or the service's bytes only if somebody reads it.
+const SIGNAL = Symbol("call signal");
+const DECODED = Symbol("decoded message");
+const BYTES = Symbol("message bytes");
+type Lazy = { method: DescMethodUnary; [SIGNAL]: CallSignal; [DECODED]?: Message; [BYTES]?: Uint8Array };
+const REQUEST_GETTERS = sharedGetters<Lazy>({
+  signal() {
+    return this[SIGNAL].signal;
+  },
+  message() {
+    return (this[DECODED] ??= fromBinary(this.method.input, this[BYTES]!));
+  },
+});
+const MESSAGE_GETTER = sharedGetters<Lazy>({
+  message() {
+    return (this[DECODED] ??= fromBinary(this.method.output, this[BYTES]!));
+  },
+});
+
 /** What a direct call needs besides connect's request: its cancellation, its timeout, and a binary caller's bytes. */
 const signalKey = createContextKey<CallSignal | undefined>(undefined, { description: "the upstream call's cancellation" });
 const timeoutKey = createContextKey<number | undefined>(undefined, { description: "the upstream call's timeout" });
@@ -68,55 +90,42 @@ function directUnary(
     binary: (req: UnaryRequest, signal: CallSignal, timeoutMs: number | undefined, input: Uint8Array) => Promise<Uint8Array>;
   },
 ): Pick<Upstream, "unary" | "unaryBinary"> {
-  const response = (req: UnaryRequest, message: () => Message, bytes?: Uint8Array) =>
-    ({
-      stream: false,
-      service: req.service,
-      method: req.method,
-      header: new Headers(),
-      trailer: new Headers(),
-      get message() {
-        return message();
-      },
-      bytes,
-    }) as UnaryResponse & { bytes?: Uint8Array };
+  const response = (req: UnaryRequest, output: Message | undefined, bytes?: Uint8Array) => {
+    const fields = { stream: false, service: req.service, method: req.method, header: new Headers(), trailer: new Headers(), bytes, [DECODED]: output, [BYTES]: bytes };
+    return Object.defineProperties(fields, MESSAGE_GETTER) as unknown as UnaryResponse & { bytes?: Uint8Array };
+  };
   const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const signal = callSignalOf(req, req.contextValues.get(signalKey));
     const timeoutMs = req.contextValues.get(timeoutKey);
     const input = req.contextValues.get(inputBytesKey);
     if (input === undefined) {
-      const output = await send.unary(req, signal, timeoutMs);
-      return response(req, () => output);
+      return response(req, await send.unary(req, signal, timeoutMs));
     }
-    const bytes = await send.binary(req, signal, timeoutMs, input);
-    return response(req, () => fromBinary((req.method as DescMethodUnary).output, bytes), bytes);
+    return response(req, undefined, await send.binary(req, signal, timeoutMs, input));
   };
   const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>((next, interceptor) => interceptor(next as never) as never, innermost);
   const root = baseUrl.replace(/\/+$/, "");
-  const call = (method: DescMethodUnary, signal: CallSignal, timeoutMs: number | undefined, header: Headers, message: () => Message, bytes?: Uint8Array) => {
+  const call = (method: DescMethodUnary, signal: CallSignal, timeoutMs: number | undefined, header: Headers, message: Message | undefined, bytes?: Uint8Array) => {
     const contextValues = createContextValues().set(signalKey, signal).set(timeoutKey, timeoutMs);
     if (bytes) contextValues.set(inputBytesKey, bytes);
-    return run({
+    const fields = {
       stream: false,
       service: method.parent,
       method,
       requestMethod: "POST",
       url: `${root}/${method.parent.typeName}/${method.name}`,
-      // The AbortSignal only if an interceptor reads it (none of the gateway's do).
-      get signal() {
-        return signal.signal;
-      },
       header,
       contextValues,
-      get message() {
-        return message();
-      },
-    } as UnaryRequest);
+      [SIGNAL]: signal,
+      [DECODED]: message,
+      [BYTES]: bytes,
+    };
+    return run(Object.defineProperties(fields, REQUEST_GETTERS) as unknown as UnaryRequest);
   };
   return {
-    unary: async (method, signal, timeoutMs, header, input) => (await call(method, signal, timeoutMs, header, () => input)).message,
+    unary: async (method, signal, timeoutMs, header, input) => (await call(method, signal, timeoutMs, header, input)).message,
     unaryBinary: async (method, signal, timeoutMs, header, input) => {
-      const res = (await call(method, signal, timeoutMs, header, () => fromBinary(method.input, input), input)) as UnaryResponse & { bytes?: Uint8Array };
+      const res = (await call(method, signal, timeoutMs, header, undefined, input)) as UnaryResponse & { bytes?: Uint8Array };
       // An interceptor may answer with a response of its own (no bytes): encode it.
       return res.bytes ?? encodeBinary(method.output, res.message);
     },
