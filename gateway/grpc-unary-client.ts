@@ -5,6 +5,7 @@ import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protoc
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import type { CallSignal } from "./call-signal.js";
 import { encodeBinaryEnveloped } from "../services/runtime/codec/binary-encoder.js";
+import { useGcFriendlyStreamTables } from "../services/runtime/http2-streams.js";
 import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, webHeaders } from "../services/runtime/grpc-wire.js";
 
 /**
@@ -54,6 +55,7 @@ export async function grpcUnaryBinary(
   header.forEach((value, key) => (headers[key] = value));
   if (timeoutMs !== undefined) headers["grpc-timeout"] = `${Math.max(1, Math.ceil(timeoutMs))}m`;
   const stream = await sessions.request("POST", path, headers, {});
+  gcFriendly(stream.session);
   return new Promise<Uint8Array>((resolve, reject) => {
     let settled = false;
     let status = 0;
@@ -103,6 +105,14 @@ export async function grpcUnaryBinary(
     });
     stream.end(frame);
   });
+}
+
+// Each upstream session gets the stream tables that keep finished streams out of old space (http2-streams.ts).
+const swapped = new WeakSet<http2.Http2Session>();
+function gcFriendly(session: http2.Http2Session | undefined) {
+  if (session === undefined || swapped.has(session)) return;
+  swapped.add(session);
+  useGcFriendlyStreamTables(session);
 }
 
 /**
