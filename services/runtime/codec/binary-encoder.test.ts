@@ -2,16 +2,11 @@
 // the project's generated code reaches (gen/ plus the google.protobuf and buf.validate files they
 // import), and on a hand-built proto2/proto3 schema for what gen/ lacks (groups, required,
 // unpacked repeated, jstype=JS_STRING, wrappers, Struct fallback).
-import { readdirSync, statSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   create,
   createFileRegistry,
   toBinary,
-  ScalarType,
-  type DescField,
   type DescFile,
   type DescMessage,
   type Message,
@@ -23,235 +18,35 @@ import {
   FieldDescriptorProto_Label as L,
   FieldDescriptorProto_Type as T,
 } from "@bufbuild/protobuf/wkt";
-import { WireType } from "@bufbuild/protobuf/wire";
 import { encodeEnvelope } from "../grpc-wire.js";
 import { encodeBinary, encodeBinaryEnveloped, encoderStats, isFastPathType } from "./binary-encoder.js";
+import { messageGenerator, projectMessages, seededRandom } from "./test-support.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const genDir = path.resolve(here, "../../../gen");
+// ---- random messages, with the values the binary encoding is sensitive to -------------------
 
-// ---- seeded PRNG and random values --------------------------------------------------------
-
-let seed = 0x9e3779b9;
-function rnd(): number {
-  // mulberry32
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const int = (n: number) => Math.floor(rnd() * n);
-const pick = <T>(a: readonly T[]): T => a[int(a.length)]!;
-
-const CHARS = [
-  ..."abcXYZ09 _-/.:",
-  "é", "ß", "ü", "Ω", "ж", // 2 bytes
-  "€", "日", "本", "語", "\u0800", "\uffff", // 3 bytes
-  "😀", "🎉", "𝄞", // surrogate pairs, 4 bytes
-  "\ud800", "\udc00", "\udbff", // lone surrogates (TextEncoder writes U+FFFD)
-];
-function randomString(): string {
-  switch (int(6)) {
-    case 0:
-      return "";
-    case 1:
-      return "x".repeat(int(200)); // long ASCII (native path)
-    case 2: {
-      // ASCII of any length around the short-string thresholds
-      let s = "";
-      for (let i = int(70); i > 0; i--) s += String.fromCharCode(32 + int(95));
-      return s;
-    }
-    default: {
-      let s = "";
-      for (let i = int(90); i > 0; i--) s += pick(CHARS);
-      return s;
-    }
-  }
-}
-
-const I32 = [0, 1, -1, 127, 128, 300, 16384, -2147483648, 2147483647, -300];
-const U32 = [0, 1, 127, 128, 16383, 16384, 2147483648, 4294967295];
-const I64 = [0n, 1n, -1n, 127n, 128n, 2n ** 31n, 2n ** 32n, 2n ** 52n, -(2n ** 52n), 2n ** 52n - 1n, 2n ** 53n, -(2n ** 53n),
-  2n ** 53n - 1n, 2n ** 63n - 1n, -(2n ** 63n), 1700000000n];
-const U64 = [0n, 1n, 127n, 128n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 35n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 56n, 2n ** 63n, 2n ** 64n - 1n];
-const F64 = [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE, -1e-300];
-const F32 = [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38, 1e-40, 0.1];
-
-function scalarValue(t: ScalarType, longAsString: boolean): unknown {
-  const zero = rnd() < 0.15;
-  switch (t) {
-    case ScalarType.INT32:
-    case ScalarType.SINT32:
-    case ScalarType.SFIXED32:
-      return zero ? 0 : rnd() < 0.5 ? pick(I32) : (int(2 ** 32) | 0);
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return zero ? 0 : rnd() < 0.5 ? pick(U32) : int(2 ** 32);
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64: {
-      const v = zero ? 0n : rnd() < 0.6 ? pick(I64) : BigInt(int(2 ** 31)) * BigInt(int(2 ** 31)) * (rnd() < 0.5 ? -1n : 1n);
-      return longAsString ? String(v) : v;
-    }
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64: {
-      const v = zero ? 0n : rnd() < 0.6 ? pick(U64) : BigInt(int(2 ** 31)) * BigInt(int(2 ** 33));
-      return longAsString ? String(v) : v;
-    }
-    case ScalarType.DOUBLE:
-      return zero ? 0 : rnd() < 0.6 ? pick(F64) : (rnd() - 0.5) * 10 ** int(30);
-    case ScalarType.FLOAT:
-      return zero ? 0 : rnd() < 0.6 ? pick(F32) : Math.fround((rnd() - 0.5) * 10 ** int(20));
-    case ScalarType.BOOL:
-      return zero ? false : rnd() < 0.7;
-    case ScalarType.STRING:
-      return zero ? "" : randomString();
-    case ScalarType.BYTES: {
-      const b = new Uint8Array(zero ? 0 : int(300));
-      for (let i = 0; i < b.length; i++) b[i] = int(256);
-      return b;
-    }
-  }
-}
-
-function enumValue(f: { enum: { values: readonly { number: number }[] } }): number {
-  const r = rnd();
-  if (r < 0.15) return 0;
-  if (r < 0.25) return pick([-1, 99, 2147483647, -2147483648]); // unknown (open) values
-  return pick(f.enum.values).number;
-}
-
-function mapKey(t: ScalarType): string {
-  switch (t) {
-    case ScalarType.STRING:
-      return randomString();
-    case ScalarType.BOOL:
-      return rnd() < 0.5 ? "true" : "false";
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return String(scalarValue(t, true));
-    default:
-      return String(scalarValue(t, false));
-  }
-}
-
-const isWrapper = (typeName: string) => /^google\.protobuf\.[A-Za-z0-9]+Value$/.test(typeName) && typeName !== "google.protobuf.Value" && typeName !== "google.protobuf.ListValue";
-const isJsonStruct = (f: DescField, m: DescMessage) => m.typeName === "google.protobuf.Struct" && f.parent.typeName !== "google.protobuf.Value";
-
-function jsonObject(): unknown {
-  return { a: 1, b: randomString(), c: [true, null, 2.5], d: { e: "f" } };
-}
-
-let budget = 0;
-
-function randomMessage(desc: DescMessage, depth: number): Message {
-  budget--;
-  const m = create(desc) as Record<string, unknown>;
-  for (const f of desc.fields) {
-    if (f.oneof) continue;
-    if (rnd() < 0.3) continue;
-    const v = fieldValue(f, depth, false);
-    if (v !== undefined) m[f.localName] = v;
-  }
-  for (const o of desc.oneofs) {
-    if (rnd() < 0.3) continue;
-    const f = pick(o.fields);
-    const v = fieldValue(f, depth, true);
-    if (v !== undefined) m[o.localName] = { case: f.localName, value: v };
-  }
-  if (rnd() < 0.15) {
-    // unknown fields and extensions are kept raw in $unknown
-    m.$unknown = [
-      { no: 5000 + int(100), wireType: WireType.Varint, data: Uint8Array.of(0x96, 0x01) },
-      { no: 70000, wireType: WireType.LengthDelimited, data: Uint8Array.of(3, 0x61, 0x62, 0x63) },
-      { no: 1, wireType: WireType.Bit32, data: Uint8Array.of(1, 2, 3, 4) },
-    ].slice(0, 1 + int(3));
-  }
-  return m as unknown as Message;
-}
-
-function messageValue(f: DescField, m: DescMessage, depth: number, inOneof: boolean, list: boolean): unknown {
-  if (isJsonStruct(f, m)) return jsonObject();
-  if (!list && !inOneof && f.fieldKind === "message" && isWrapper(m.typeName)) {
-    const vf = m.fields[0]!;
-    return scalarValue(vf.scalar!, false);
-  }
-  if (depth >= 4 || budget <= 0) return undefined;
-  return randomMessage(m, depth + 1);
-}
-
-function fieldValue(f: DescField, depth: number, inOneof: boolean): unknown {
-  switch (f.fieldKind) {
-    case "scalar":
-      return scalarValue(f.scalar, f.longAsString);
-    case "enum":
-      return enumValue(f);
-    case "message":
-      return messageValue(f, f.message, depth, inOneof, false);
-    case "list": {
-      const n = depth >= 3 && f.listKind === "message" ? int(2) : int(4);
-      const out: unknown[] = [];
-      for (let i = 0; i < n; i++) {
-        const v =
-          f.listKind === "scalar" ? scalarValue(f.scalar, f.longAsString)
-          : f.listKind === "enum" ? enumValue(f)
-          : messageValue(f, f.message, depth, false, true);
-        if (v !== undefined) out.push(v);
-      }
-      return out;
-    }
-    case "map": {
-      const out: Record<string, unknown> = {};
-      for (let i = int(4); i > 0; i--) {
-        const v =
-          f.mapKind === "scalar" ? scalarValue(f.scalar, false)
-          : f.mapKind === "enum" ? enumValue(f)
-          : messageValue(f, f.message, depth, false, true);
-        if (v !== undefined) out[mapKey(f.mapKey)] = v;
-      }
-      return out;
-    }
-  }
-}
-
-// ---- the project's types ------------------------------------------------------------------
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
-    else if (name.endsWith("_pb.ts")) out.push(p);
-  }
-  return out;
-}
-
-async function projectMessages(): Promise<DescMessage[]> {
-  const files = new Set<DescFile>();
-  const addFile = (f: DescFile) => {
-    if (files.has(f)) return;
-    files.add(f);
-    for (const d of f.dependencies) addFile(d);
-  };
-  for (const p of walk(genDir)) {
-    const mod = (await import(pathToFileURL(p).href)) as Record<string, unknown>;
-    for (const v of Object.values(mod)) {
-      if (v && typeof v === "object" && (v as { kind?: string }).kind === "file") addFile(v as DescFile);
-    }
-  }
-  const out: DescMessage[] = [];
-  const addMsg = (m: DescMessage) => {
-    out.push(m);
-    for (const n of m.nestedMessages) addMsg(n);
-  };
-  for (const f of files) for (const m of f.messages) addMsg(m);
-  return out;
-}
+const random = seededRandom();
+const gen = messageGenerator(random, {
+  chars: [
+    ..."abcXYZ09 _-/.:",
+    "é", "ß", "ü", "Ω", "ж", // 2 bytes
+    "€", "日", "本", "語", "\u0800", "\uffff", // 3 bytes
+    "😀", "🎉", "𝄞", // surrogate pairs, 4 bytes
+    "\ud800", "\udc00", "\udbff", // lone surrogates (TextEncoder writes U+FFFD)
+  ],
+  asciiLength: 70, // ASCII of any length around the short-string thresholds
+  values: {
+    i32: [0, 1, -1, 127, 128, 300, 16384, -2147483648, 2147483647, -300],
+    u32: [0, 1, 127, 128, 16383, 16384, 2147483648, 4294967295],
+    i64: [0n, 1n, -1n, 127n, 128n, 2n ** 31n, 2n ** 32n, 2n ** 52n, -(2n ** 52n), 2n ** 52n - 1n, 2n ** 53n, -(2n ** 53n),
+      2n ** 53n - 1n, 2n ** 63n - 1n, -(2n ** 63n), 1700000000n],
+    u64: [0n, 1n, 127n, 128n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 35n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 56n, 2n ** 63n, 2n ** 64n - 1n],
+    f64: [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE, -1e-300],
+    f32: [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 3.4028234663852886e38, -3.4028234663852886e38, 1e-40, 0.1],
+  },
+  bytesLength: 300,
+  mapSize: 4,
+  unknownFields: true,
+});
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
@@ -305,16 +100,14 @@ describe("encodeBinary matches toBinary", async () => {
   });
 
   it(`${SAMPLES} random messages of every type give the same bytes`, () => {
-    seed = 12345;
+    random.reseed(12345);
     let n = 0;
     for (const desc of messages) {
       assertSameOrSameError(desc, create(desc)); // the empty message (required fields: both throw)
       const afterEmpty = encoderStats.fallbacks;
       for (let i = 0; i < SAMPLES; i++) {
-        budget = 40;
-        const m = randomMessage(desc, 0);
-        setRequired(m, desc); // proto2 required fields in descriptor.proto (e.g. NamePart)
-        assertSame(desc, m);
+        // proto2 required fields (descriptor.proto's NamePart) are set: toBinary would throw
+        assertSame(desc, gen.message(desc, 40));
         n++;
       }
       // valid input never needs the toBinary rescue
@@ -471,17 +264,13 @@ describe("hand-built proto2/proto3 schema", () => {
   });
 
   it("proto2 (groups, required, defaults, unpacked, maps, extensions) and proto3 wrappers match", () => {
-    seed = 777;
+    random.reseed(777);
     const before = encoderStats.fallbacks;
     expect(isFastPathType(P2)).toBe(true);
     expect(isFastPathType(W3)).toBe(true);
     for (let i = 0; i < 2000; i++) {
-      budget = 30;
-      const m = randomMessage(P2, 0);
-      setRequired(m, P2); // unset required fields make both throw (tested below)
-      assertSame(P2, m);
-      budget = 30;
-      assertSame(W3, randomMessage(W3, 0));
+      assertSame(P2, gen.message(P2, 30)); // required fields set (unset, both throw: tested below)
+      assertSame(W3, gen.message(W3, 30));
     }
     expect(encoderStats.fallbacks - before).toBe(0);
   });
@@ -495,12 +284,10 @@ describe("hand-built proto2/proto3 schema", () => {
   it("a type it does not support (Struct field) falls back to toBinary's bytes", () => {
     expect(isFastPathType(S3)).toBe(false);
     expect(isFastPathType(HoldsS3)).toBe(false);
-    seed = 4242;
+    random.reseed(4242);
     for (let i = 0; i < 200; i++) {
-      budget = 10;
-      assertSame(S3, randomMessage(S3, 0));
-      budget = 10;
-      assertSame(HoldsS3, randomMessage(HoldsS3, 0));
+      assertSame(S3, gen.message(S3, 10));
+      assertSame(HoldsS3, gen.message(HoldsS3, 10));
     }
     const s = create(S3, { name: "n", st: { a: 1, b: [true, "x"], c: { d: null } } } as never);
     expect(hex(encodeBinary(S3, s))).toBe(hex(toBinary(S3, s)));
@@ -520,21 +307,3 @@ describe("hand-built proto2/proto3 schema", () => {
     expect(() => encodeBinaryEnveloped(P2, m)).toThrow(err);
   });
 });
-
-/** Required fields nested anywhere in a random P2 get a value, so toBinary accepts it. */
-function setRequired(m: unknown, desc: DescMessage): void {
-  if (!m || typeof m !== "object") return;
-  const o = m as Record<string, unknown>;
-  if (o.$typeName !== desc.typeName) return;
-  for (const f of desc.fields) {
-    if (f.presence === 3 && !Object.prototype.hasOwnProperty.call(o, f.localName)) {
-      o[f.localName] = f.fieldKind === "scalar" ? scalarValue(f.scalar, f.longAsString) : f.fieldKind === "enum" ? enumValue(f) : undefined;
-    }
-    let v: unknown = f.oneof ? ((o[f.oneof.localName] as { case?: string; value?: unknown }).case === f.localName ? (o[f.oneof.localName] as { value: unknown }).value : undefined) : o[f.localName];
-    if (v === undefined) continue;
-    if (f.fieldKind === "message") setRequired(v, f.message);
-    else if (f.fieldKind === "list" && f.listKind === "message") for (const x of v as unknown[]) setRequired(x, f.message);
-    else if (f.fieldKind === "map" && f.mapKind === "message") for (const x of Object.values(v as object)) setRequired(x, f.message);
-    v = undefined;
-  }
-}
