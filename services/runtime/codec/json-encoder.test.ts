@@ -3,13 +3,10 @@
 // they import), on a hand-built schema for what gen/ lacks (proto2 groups and required fields,
 // jstype=JS_STRING, wrappers everywhere, maps of every key type, NullValue, json_name, Struct,
 // Any, ...), and on one explicit case per mapping rule.
-import { readdirSync, statSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import * as protobuf from "@bufbuild/protobuf";
 import { protoCamelCase } from "@bufbuild/protobuf/reflect";
-import { create, createFileRegistry, ScalarType, type DescField, type DescFile, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { create, createFileRegistry, type DescFile, type DescMessage, type Message } from "@bufbuild/protobuf";
 import {
   FileDescriptorProtoSchema,
   file_google_protobuf_any,
@@ -25,6 +22,7 @@ import {
 import { GetEventResponseSchema } from "../../../gen/myevents/v1/event_service_pb.js";
 import { EventSchema, EventState } from "../../../gen/myevents/v1/event_pb.js";
 import { encodeJson, encodeJsonBytes, isJsonFastPathType, jsonEncoderStats } from "./json-encoder.js";
+import { messageGenerator, projectMessages, seededRandom } from "./test-support.js";
 
 // toJsonString, counted: the fast path must not call it, a fallback must.
 vi.mock("@bufbuild/protobuf", async (importOriginal) => {
@@ -38,127 +36,16 @@ function reference(desc: DescMessage, msg: Message): string {
   return actual.toJsonString(desc, msg);
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const genDir = path.resolve(here, "../../../gen");
+// ---- random messages, with the values JSON writing is sensitive to --------------------------
 
-// ---- seeded PRNG and random values --------------------------------------------------------
-
-let seed = 0x9e3779b9;
-function rnd(): number {
-  // mulberry32
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const int = (n: number) => Math.floor(rnd() * n);
-const pick = <V>(a: readonly V[]): V => a[int(a.length)]!;
-
-const CHARS = [
-  ..."abcXYZ09 _-/.:",
-  '"', "\\", "\n", "\t", "\b", "\f", "\r", "\u0000", "\u0001", "\u001f", "\u007f", "/", "<", ">", "&", "'", // escapes (or not)
-  "é", "ß", "Ω", "€", "日", "\u2028", "\u2029", "\ufeff", "\uffff",
-  "😀", "𝄞", // surrogate pairs
-  "\ud800", "\udc00", "\udbff", // lone surrogates (JSON.stringify escapes them)
-];
-function randomString(): string {
-  switch (int(6)) {
-    case 0:
-      return "";
-    case 1:
-      return "x".repeat(int(200)); // long ASCII (native path)
-    case 2: {
-      // printable ASCII around the 64-char threshold
-      let s = "";
-      for (let i = int(80); i > 0; i--) s += String.fromCharCode(32 + int(95));
-      return s;
-    }
-    default: {
-      let s = "";
-      for (let i = int(90); i > 0; i--) s += pick(CHARS);
-      return s;
-    }
-  }
-}
-
-const I32 = [0, 1, -1, 127, 128, 300, -2147483648, 2147483647];
-const U32 = [0, 1, 127, 128, 2147483648, 4294967295];
-const I64 = [0n, 1n, -1n, 2n ** 31n, 2n ** 32n, 2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n), 1700000000n];
-const U64 = [0n, 1n, 2n ** 32n - 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n];
-const F64 = [0, -0, 1, -1, 1.5, 0.1 + 0.2, NaN, Infinity, -Infinity, 1e21, 1e-7, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE, -1e-300];
-const F32 = [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 3.4028234663852886e38, 1e-40, Math.fround(0.1)];
-
-function scalarValue(t: ScalarType, longAsString: boolean): unknown {
-  const zero = rnd() < 0.15;
-  switch (t) {
-    case ScalarType.INT32:
-    case ScalarType.SINT32:
-    case ScalarType.SFIXED32:
-      return zero ? 0 : rnd() < 0.5 ? pick(I32) : int(2 ** 32) | 0;
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return zero ? 0 : rnd() < 0.5 ? pick(U32) : int(2 ** 32);
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64: {
-      const v = zero ? 0n : rnd() < 0.6 ? pick(I64) : BigInt(int(2 ** 31)) * BigInt(int(2 ** 31)) * (rnd() < 0.5 ? -1n : 1n);
-      return longAsString ? String(v) : v;
-    }
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64: {
-      const v = zero ? 0n : rnd() < 0.6 ? pick(U64) : BigInt(int(2 ** 31)) * BigInt(int(2 ** 33));
-      return longAsString ? String(v) : v;
-    }
-    case ScalarType.DOUBLE:
-      return zero ? 0 : rnd() < 0.6 ? pick(F64) : (rnd() - 0.5) * 10 ** int(30);
-    case ScalarType.FLOAT:
-      return zero ? 0 : rnd() < 0.6 ? pick(F32) : Math.fround((rnd() - 0.5) * 10 ** int(20));
-    case ScalarType.BOOL:
-      return zero ? false : rnd() < 0.7;
-    case ScalarType.STRING:
-      return zero ? "" : randomString();
-    case ScalarType.BYTES: {
-      const b = new Uint8Array(zero ? 0 : int(40));
-      for (let i = 0; i < b.length; i++) b[i] = int(256);
-      return b;
-    }
-  }
-}
-
-function enumValue(f: { enum: { values: readonly { number: number }[] } }): number {
-  const r = rnd();
-  if (r < 0.15) return 0;
-  if (r < 0.25) return pick([-1, 99, 2147483647, -2147483648]); // unknown (open) values: numbers
-  return pick(f.enum.values).number;
-}
-
-function mapKey(t: ScalarType): string {
-  switch (t) {
-    case ScalarType.STRING:
-      // integer-like keys come first in a JS object, whatever the insertion order
-      return rnd() < 0.3 ? pick(["10", "2", "0", "-1", "01", "4294967295", "4294967294", "a", ""]) : randomString();
-    case ScalarType.BOOL:
-      return rnd() < 0.5 ? "true" : "false";
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return String(scalarValue(t, true));
-    default:
-      return String(scalarValue(t, false));
-  }
-}
-
-const isWrapper = (typeName: string) => /^google\.protobuf\.[A-Za-z0-9]+Value$/.test(typeName) && typeName !== "google.protobuf.Value" && typeName !== "google.protobuf.ListValue";
-const isJsonStruct = (f: DescField, m: DescMessage) => m.typeName === "google.protobuf.Struct" && f.parent.typeName !== "google.protobuf.Value";
 /** Types the fast path leaves to protobuf-es when present. */
 const FALLBACK_TYPES = new Set(["google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue", "google.protobuf.FieldMask"]);
 
 /** Set when the message being built holds a value the fast path hands to protobuf-es. */
 let holdsFallback = false;
-let budget = 0;
+
+const random = seededRandom();
+const { rnd, int, pick } = random;
 
 function randomTimestamp(): Message {
   const r = rnd();
@@ -186,127 +73,46 @@ function randomDuration(): Message {
   return create(file_google_protobuf_duration.messages[0]!, { seconds, nanos });
 }
 
-function randomMessage(desc: DescMessage, depth: number): Message {
-  budget--;
-  if (desc.typeName === "google.protobuf.Timestamp") return randomTimestamp();
-  if (desc.typeName === "google.protobuf.Duration") return randomDuration();
-  if (FALLBACK_TYPES.has(desc.typeName)) holdsFallback = true;
-  const m = create(desc) as Record<string, unknown>;
-  if (desc.typeName === "google.protobuf.Any") {
-    if (rnd() < 0.5) m.typeUrl = ""; // {} in JSON; anything else throws without a registry
-    return m as unknown as Message;
-  }
-  for (const f of desc.fields) {
-    if (f.oneof) continue;
-    if (rnd() < 0.3) continue;
-    const v = fieldValue(f, depth, false);
-    if (v !== undefined) m[f.localName] = v;
-  }
-  for (const o of desc.oneofs) {
-    if (rnd() < 0.3) continue;
-    const f = pick(o.fields);
-    const v = fieldValue(f, depth, true);
-    if (v !== undefined) m[o.localName] = { case: f.localName, value: v };
-  }
-  return m as unknown as Message;
-}
-
-function messageValue(f: DescField, m: DescMessage, depth: number, inOneof: boolean, list: boolean): unknown {
-  if (FALLBACK_TYPES.has(m.typeName) && rnd() < 0.8) return undefined; // mostly unset: the rest still takes the fast path
-  if (isJsonStruct(f, m)) {
+const gen = messageGenerator(random, {
+  chars: [
+    ..."abcXYZ09 _-/.:",
+    '"', "\\", "\n", "\t", "\b", "\f", "\r", "\u0000", "\u0001", "\u001f", "\u007f", "/", "<", ">", "&", "'", // escapes (or not)
+    "é", "ß", "Ω", "€", "日", "\u2028", "\u2029", "\ufeff", "\uffff",
+    "😀", "𝄞", // surrogate pairs
+    "\ud800", "\udc00", "\udbff", // lone surrogates (JSON.stringify escapes them)
+  ],
+  asciiLength: 80, // printable ASCII around the 64-char threshold
+  values: {
+    i32: [0, 1, -1, 127, 128, 300, -2147483648, 2147483647],
+    u32: [0, 1, 127, 128, 2147483648, 4294967295],
+    i64: [0n, 1n, -1n, 2n ** 31n, 2n ** 32n, 2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n), 1700000000n],
+    u64: [0n, 1n, 2n ** 32n - 1n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n],
+    f64: [0, -0, 1, -1, 1.5, 0.1 + 0.2, NaN, Infinity, -Infinity, 1e21, 1e-7, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE, -1e-300],
+    f32: [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 3.4028234663852886e38, 1e-40, Math.fround(0.1)],
+  },
+  bytesLength: 40,
+  mapSize: 5,
+  // integer-like keys come first in a JS object, whatever the insertion order
+  stringKeys: ["10", "2", "0", "-1", "01", "4294967295", "4294967294", "a", ""],
+  fallbackTypes: FALLBACK_TYPES,
+  onFallback: () => {
     holdsFallback = true;
-    return { a: 1, b: randomString(), c: [true, null, 2.5], d: { e: "f" } };
-  }
-  if (!list && !inOneof && f.fieldKind === "message" && isWrapper(m.typeName)) return scalarValue(m.fields[0]!.scalar!, false);
-  if (depth >= 4 || budget <= 0) return undefined;
-  return randomMessage(m, depth + 1);
-}
-
-function fieldValue(f: DescField, depth: number, inOneof: boolean): unknown {
-  switch (f.fieldKind) {
-    case "scalar":
-      return scalarValue(f.scalar, f.longAsString);
-    case "enum":
-      return enumValue(f);
-    case "message":
-      return messageValue(f, f.message, depth, inOneof, false);
-    case "list": {
-      const n = depth >= 3 && f.listKind === "message" ? int(2) : int(4);
-      const out: unknown[] = [];
-      for (let i = 0; i < n; i++) {
-        const v =
-          f.listKind === "scalar" ? scalarValue(f.scalar, f.longAsString)
-          : f.listKind === "enum" ? enumValue(f)
-          : messageValue(f, f.message, depth, false, true);
-        if (v !== undefined) out.push(v);
+  },
+  instead: (desc) => {
+    switch (desc.typeName) {
+      case "google.protobuf.Timestamp":
+        return randomTimestamp();
+      case "google.protobuf.Duration":
+        return randomDuration();
+      case "google.protobuf.Any": {
+        const m = create(desc) as Record<string, unknown>;
+        if (rnd() < 0.5) m.typeUrl = ""; // {} in JSON; anything else throws without a registry
+        return m as unknown as Message;
       }
-      return out;
     }
-    case "map": {
-      const out: Record<string, unknown> = {};
-      for (let i = int(5); i > 0; i--) {
-        const v =
-          f.mapKind === "scalar" ? scalarValue(f.scalar, false)
-          : f.mapKind === "enum" ? enumValue(f)
-          : messageValue(f, f.message, depth, false, true);
-        if (v !== undefined) out[mapKey(f.mapKey)] = v;
-      }
-      return out;
-    }
-  }
-}
-
-/** Required fields nested anywhere get a value, so that toJsonString accepts the message. */
-function setRequired(m: unknown, desc: DescMessage): void {
-  if (!m || typeof m !== "object") return;
-  const o = m as Record<string, unknown>;
-  if (o.$typeName !== desc.typeName) return;
-  for (const f of desc.fields) {
-    if (f.presence === 3 && !Object.prototype.hasOwnProperty.call(o, f.localName)) {
-      o[f.localName] = f.fieldKind === "scalar" ? scalarValue(f.scalar, f.longAsString) : f.fieldKind === "enum" ? enumValue(f) : undefined;
-    }
-    const oneof = f.oneof ? (o[f.oneof.localName] as { case?: string; value?: unknown }) : undefined;
-    const v: unknown = oneof ? (oneof.case === f.localName ? oneof.value : undefined) : o[f.localName];
-    if (v === undefined) continue;
-    if (f.fieldKind === "message") setRequired(v, f.message);
-    else if (f.fieldKind === "list" && f.listKind === "message") for (const x of v as unknown[]) setRequired(x, f.message);
-    else if (f.fieldKind === "map" && f.mapKind === "message") for (const x of Object.values(v as object)) setRequired(x, f.message);
-  }
-}
-
-// ---- the project's types ------------------------------------------------------------------
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = path.join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
-    else if (name.endsWith("_pb.ts")) out.push(p);
-  }
-  return out;
-}
-
-async function projectMessages(): Promise<DescMessage[]> {
-  const files = new Set<DescFile>();
-  const addFile = (f: DescFile) => {
-    if (files.has(f)) return;
-    files.add(f);
-    for (const d of f.dependencies) addFile(d);
-  };
-  for (const p of walk(genDir)) {
-    const mod = (await import(pathToFileURL(p).href)) as Record<string, unknown>;
-    for (const v of Object.values(mod)) {
-      if (v && typeof v === "object" && (v as { kind?: string }).kind === "file") addFile(v as DescFile);
-    }
-  }
-  const out: DescMessage[] = [];
-  const addMsg = (m: DescMessage) => {
-    out.push(m);
-    for (const n of m.nestedMessages) addMsg(n);
-  };
-  for (const f of files) for (const m of f.messages) addMsg(m);
-  return out;
-}
+    return undefined;
+  },
+});
 
 /** Same string as toJsonString, or the same error; returns whether toJsonString threw. */
 function assertSame(desc: DescMessage, msg: Message): boolean {
@@ -348,16 +154,14 @@ describe("encodeJson matches toJsonString", async () => {
   });
 
   it(`${SAMPLES} random messages of every type give the same string (or error)`, () => {
-    seed = 12345;
+    random.reseed(12345);
     let n = 0;
     let fastOnly = 0;
     for (const desc of messages) {
       assertSame(desc, create(desc)); // the empty message (required fields: both throw)
       for (let i = 0; i < SAMPLES; i++) {
-        budget = 40;
         holdsFallback = false;
-        const m = randomMessage(desc, 0);
-        setRequired(m, desc);
+        const m = gen.message(desc, 40);
         const fallbacks = jsonEncoderStats.fallbacks;
         const threw = assertSame(desc, m);
         n++;
@@ -590,21 +394,18 @@ describe("hand-built proto2/proto3 schema", () => {
   };
 
   it("random proto2 (groups, required, defaults, jstype) and proto3 (wrappers, maps, WKTs) messages match", () => {
-    seed = 777;
+    random.reseed(777);
     const before = jsonEncoderStats.fallbacks;
     expect(isJsonFastPathType(P2)).toBe(true);
     expect(isJsonFastPathType(W3)).toBe(true);
     let fast = 0;
     for (let i = 0; i < 3000; i++) {
-      budget = 30;
-      const m = randomMessage(P2, 0);
-      setRequired(m, P2);
+      const m = gen.message(P2, 30);
       let fallbacks = jsonEncoderStats.fallbacks;
       assertSame(P2, m);
       expect(jsonEncoderStats.fallbacks - fallbacks, String(jsonEncoderStats.lastError)).toBe(0);
-      budget = 30;
       holdsFallback = false;
-      const w = randomMessage(W3, 0);
+      const w = gen.message(W3, 30);
       fallbacks = jsonEncoderStats.fallbacks;
       assertSame(W3, w);
       if (!holdsFallback) {
@@ -713,7 +514,7 @@ describe("hand-built proto2/proto3 schema", () => {
         for (const delta of [-86400, -1, 0, 1, 86400]) seconds.push(Math.floor(d.getTime() / 1000) + delta);
       }
     }
-    seed = 99;
+    random.reseed(99);
     for (let i = 0; i < 20000; i++) seconds.push(Math.floor(-62135596800 + rnd() * (253402300799 + 62135596800)));
     for (const s of seconds) assertSame(ts, create(ts, { seconds: BigInt(s) })); // 0001-01-01 minus a second throws
   });
