@@ -2,7 +2,7 @@ import type { DescMethodServerStreaming, DescMethodUnary, DescService, Message }
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { callerGone } from "../services/runtime/errors.js";
 import type { Logger } from "../services/runtime/logger.js";
-import { fromAbortSignal, type CallSignal } from "./call-signal.js";
+import { fromAbortSignal, type CallSignal } from "../services/runtime/call-signal.js";
 import { cleanError } from "./errors.js";
 import type { Upstream } from "./upstreams.js";
 

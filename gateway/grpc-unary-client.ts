@@ -3,7 +3,7 @@ import { fromBinary, type DescMethodUnary, type Message } from "@bufbuild/protob
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import type { CallSignal } from "./call-signal.js";
+import type { CallSignal } from "../services/runtime/call-signal.js";
 import { encodeBinaryEnveloped } from "../services/runtime/codec/binary-encoder.js";
 import { useGcFriendlyStreamTables } from "../services/runtime/http2-streams.js";
 import { COMPRESSED_FLAG, ENVELOPE_HEADER_BYTES as HEADER_BYTES, webHeaders } from "../services/runtime/grpc-wire.js";

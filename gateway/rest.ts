@@ -20,7 +20,7 @@ import { contextFromTraceHeaders, tracer } from "../services/runtime/tracing.js"
 import { http as httpRule } from "../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../gen/google/api/http_pb.js";
 import { errorJson, httpStatusFromCode } from "./errors.js";
-import { fromAbortSignal } from "./call-signal.js";
+import { fromAbortSignal } from "../services/runtime/call-signal.js";
 import { deadlineIn, type CallInfo, type Forwarder } from "./forward.js";
 import { BodyTooLargeError, headersOf, pathOf, queryOf, readBody, send, type NodeRequest, type NodeResponse } from "./http.js";
 import type { RequestRecord } from "./metrics.js";

@@ -10,7 +10,7 @@ import { encodeJsonBytes } from "../services/runtime/codec/json-encoder.js";
 import { ENVELOPE_HEADER_BYTES, LAZY_HEADERS, copyHeadersInto, encodeEnvelope, http2RequestHeaders, responseHeaders, type LazyHeaders } from "../services/runtime/grpc-wire.js";
 import { callerGone } from "../services/runtime/errors.js";
 import { ABORT_STATE } from "../services/runtime/interceptors/outcome.js";
-import { LazyCallSignal, callSignalOf, type CallSignal } from "./call-signal.js";
+import { LazyCallSignal, callSignalOf } from "../services/runtime/call-signal.js";
 import { sharedGetters } from "../services/runtime/shared-getters.js";
 import type { Forwarder } from "./forward.js";
 import { pathOf, queryOf, readBoundedBody, type NodeRequest, type NodeResponse } from "./http.js";
@@ -40,8 +40,6 @@ const OK_TRAILER_FRAME = encodeEnvelope(trailerSerialize(new Headers({ "grpc-sta
 
 /** When the caller's deadline passes (ms since the epoch), for the forwarder inside the interceptors. */
 const deadlineKey = createContextKey<number | undefined>(undefined, { description: "the caller's deadline" });
-/** The call's cancellation, whose AbortSignal (the request's `signal`) is made only if read. */
-const signalKey = createContextKey<CallSignal | undefined>(undefined, { description: "the call's cancellation" });
 /** A binary caller's request message as it sent it, forwarded as it is. */
 const requestBytesKey = createContextKey<Uint8Array | undefined>(undefined, { description: "the request message's bytes" });
 
@@ -90,7 +88,7 @@ export class UnaryFastPath {
         const unary = method as DescMethodUnary;
         const callInfo = (req: UnaryRequest) => {
           const deadline = req.contextValues.get(deadlineKey);
-          return { header: req.header, signal: callSignalOf(req, req.contextValues.get(signalKey)), deadline };
+          return { header: req.header, signal: callSignalOf(req, (req as { [ABORT_STATE]?: LazyCallSignal })[ABORT_STATE]), deadline };
         };
         const decoded = async (req: UnaryRequest) => lazyResponse(unary, await forwarder.unary(unary, req.message, callInfo(req)));
         // The gateway's interceptors observe and refuse, they never swap the
@@ -220,7 +218,7 @@ export class UnaryFastPath {
       // Canceled, or DeadlineExceeded when the client gave up at its deadline.
       if (!answered) signal.abort(callerGone(deadline));
     });
-    const contextValues = this.options.contextValues(req).set(signalKey, signal);
+    const contextValues = this.options.contextValues(req);
     if (deadline !== undefined) contextValues.set(deadlineKey, deadline);
     const binary = protocol !== "connect-json";
     if (binary) contextValues.set(requestBytesKey, protocol === "grpc-web" ? body.subarray(ENVELOPE_HEADER_BYTES) : body);
@@ -234,7 +232,8 @@ export class UnaryFastPath {
       header: http2RequestHeaders(req.headers),
       contextValues,
       message: message as UnaryRequest["message"],
-      // Tells the observing interceptor whether the caller went away without making the signal.
+      // The call's cancellation: the forwarder's, and the observing interceptor's to tell whether
+      // the caller went away without making the signal (a spread copy of the request keeps it).
       [ABORT_STATE]: signal,
     };
     const request = Object.defineProperties(fields, REQUEST_GETTERS) as unknown as UnaryRequest;

@@ -6,7 +6,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../g
 import type { Dependency } from "../services/runtime/health.js";
 import { encodeEnvelope } from "../services/runtime/grpc-wire.js";
 import { sharedGetters } from "../services/runtime/shared-getters.js";
-import { callSignalOf, type CallSignal } from "./call-signal.js";
+import { callSignalOf, type CallSignal } from "../services/runtime/call-signal.js";
 import { grpcUnary, grpcUnaryBinary } from "./grpc-unary-client.js";
 
 /** A service process behind the gateway and the contracts it serves. */
@@ -69,8 +69,7 @@ const MESSAGE_GETTER = sharedGetters<Lazy>({
   },
 });
 
-/** What a direct call needs besides connect's request: its cancellation, its timeout, and a binary caller's bytes. */
-const signalKey = createContextKey<CallSignal | undefined>(undefined, { description: "the upstream call's cancellation" });
+/** What a direct call needs besides connect's request (which carries its cancellation): its timeout, and a binary caller's bytes. */
 const timeoutKey = createContextKey<number | undefined>(undefined, { description: "the upstream call's timeout" });
 const inputBytesKey = createContextKey<Uint8Array | undefined>(undefined, { description: "the request as a binary caller sent it" });
 
@@ -95,7 +94,7 @@ function directUnary(
     return Object.defineProperties(fields, MESSAGE_GETTER) as unknown as UnaryResponse & { bytes?: Uint8Array };
   };
   const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
-    const signal = callSignalOf(req, req.contextValues.get(signalKey));
+    const signal = callSignalOf(req, (req as UnaryRequest & Partial<Lazy>)[SIGNAL]);
     const timeoutMs = req.contextValues.get(timeoutKey);
     const input = req.contextValues.get(inputBytesKey);
     if (input === undefined) {
@@ -106,7 +105,7 @@ function directUnary(
   const run = interceptors.reduceRight<(req: UnaryRequest) => Promise<UnaryResponse>>((next, interceptor) => interceptor(next as never) as never, innermost);
   const root = baseUrl.replace(/\/+$/, "");
   const call = (method: DescMethodUnary, signal: CallSignal, timeoutMs: number | undefined, header: Headers, message: Message | undefined, bytes?: Uint8Array) => {
-    const contextValues = createContextValues().set(signalKey, signal).set(timeoutKey, timeoutMs);
+    const contextValues = createContextValues().set(timeoutKey, timeoutMs);
     if (bytes) contextValues.set(inputBytesKey, bytes);
     const fields = {
       stream: false,
@@ -149,4 +148,3 @@ export function upstreamDependency(upstream: Upstream, timeoutMs: number): Depen
     },
   };
 }
-

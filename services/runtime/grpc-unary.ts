@@ -26,8 +26,9 @@ import {
 import { encodeBinaryEnveloped } from "./codec/binary-encoder.js";
 import { COMPRESSED_WITHOUT_ENCODING, notAMessage } from "./decoding.js";
 import { callerGone } from "./errors.js";
-import { ABORT_STATE, type AbortState } from "./interceptors/outcome.js";
+import { ABORT_STATE } from "./interceptors/outcome.js";
 import { sharedGetters } from "./shared-getters.js";
+import { LazyCallSignal } from "./call-signal.js";
 
 /**
  * The unary gRPC fast path.
@@ -190,7 +191,7 @@ class CallContext implements HandlerContext {
 
 /** The call a request belongs to, for the innermost step of the composed chain. */
 const CALL = Symbol("unary call");
-type CallRequest = UnaryRequest & { [CALL]: UnaryCall; [ABORT_STATE]: AbortState };
+type CallRequest = UnaryRequest & { [CALL]: UnaryCall; [ABORT_STATE]: LazyCallSignal };
 
 /**
  * Composes the interceptors around a method's handler the way connect's
@@ -220,7 +221,7 @@ const REQUEST_GETTERS = sharedGetters<CallRequest>({
     return this[CALL].url;
   },
   signal() {
-    return this[CALL].signal;
+    return this[CALL].cancel.signal;
   },
 });
 const RESPONSE_GETTERS = sharedGetters<CallResponse>({
@@ -245,9 +246,8 @@ class UnaryCall {
   /** Length of the one message, once its 5-byte prefix arrived. */
   private expected = -1;
   private answered = false;
-  private controller: AbortController | undefined;
-  /** Why the call was aborted, if it was (read by the observing interceptor through ABORT_STATE). */
-  abortReason: ConnectError | undefined;
+  /** The call's cancellation; its AbortSignal is made only if a handler or interceptor reads it. */
+  readonly cancel = new LazyCallSignal();
   private deadline: NodeJS.Timeout | undefined;
   private deadlineAt = 0;
 
@@ -333,32 +333,16 @@ class UnaryCall {
       this.answered = true;
       // The client reset the stream: Canceled, or DeadlineExceeded when it
       // gave up at its deadline (its timer runs a little ahead of ours).
-      this.abort(callerGone(this.deadlineAt === 0 ? undefined : this.deadlineAt));
+      this.cancel.abort(callerGone(this.deadlineAt === 0 ? undefined : this.deadlineAt));
     } else {
-      this.abort(CALL_OVER);
+      this.cancel.abort(CALL_OVER);
     }
   }
 
   private expire() {
     const err = new ConnectError("the operation timed out", Code.DeadlineExceeded);
-    this.abort(err);
+    this.cancel.abort(err);
     this.fail(err);
-  }
-
-  /** Aborts the call's signal, if anybody asked for it; otherwise only remembers why. */
-  private abort(reason: ConnectError) {
-    if (this.abortReason !== undefined) return;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
-  }
-
-  /** The call's signal, made the first time somebody asks for it. */
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      if (this.abortReason !== undefined) this.controller.abort(this.abortReason);
-    }
-    return this.controller.signal;
   }
 
   responseHeader: Headers | undefined;
@@ -380,7 +364,7 @@ class UnaryCall {
       contextValues: new CallValues(),
       message: message as UnaryRequest["message"],
       [CALL]: this,
-      [ABORT_STATE]: this,
+      [ABORT_STATE]: this.cancel,
     };
     return this.target.invoke(Object.defineProperties(req, REQUEST_GETTERS) as unknown as CallRequest);
   }
