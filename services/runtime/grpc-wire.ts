@@ -76,9 +76,10 @@ const FetchHeaders = Headers as unknown as new () => HeaderMethods;
  * A request's headers as fetch Headers, read straight from Node's header
  * object (HTTP/2's, or HTTP/1.1's, which has no pseudo-headers): building
  * a real Headers validates and copies every header (a cost on every call),
- * while a handler or interceptor usually reads two or three of them. The first change or iteration copies them into the
- * Headers this object is (so it stays a real Headers, `instanceof`
- * included), and from then on it behaves exactly as one.
+ * while a handler or interceptor usually reads two or three of them. The
+ * first change or iteration copies them into the Headers this object is
+ * (so it stays a real Headers, `instanceof` included), and from then on it
+ * behaves exactly as one.
  */
 export function http2RequestHeaders(raw: http2.IncomingHttpHeaders): Headers {
   return new Http2RequestHeaders(raw) as unknown as Headers;
