@@ -14,7 +14,6 @@ import { BOOKINGS_ROUTING_KEYS, bookingsEventHandler } from "./consumers.js";
 import { eventLookupOverGrpc } from "./event-lookup.js";
 import { BookingMetrics } from "./metrics.js";
 import { MemoryBookingRepository } from "./repository/memory.js";
-import { MongoBookingRepository } from "./repository/mongo.js";
 import type { BookingRepository } from "./repository/repository.js";
 import { bookingService } from "./service.js";
 
@@ -54,7 +53,7 @@ export async function startBookingsService(config: BookingsConfig, options: Serv
     mongodbUrl: config.mongodbUrl,
     database: config.database,
     logger: log,
-    mongo: (url, database) => MongoBookingRepository.open(url, database),
+    mongo: async (url, database) => (await import("./repository/mongo.js")).MongoBookingRepository.open(url, database),
     memory: () => new MemoryBookingRepository(),
   });
   const metrics = new Registry();

@@ -7,7 +7,6 @@ import { serve, startService, type RunningService } from "../runtime/server.js";
 import { openStore } from "../runtime/store.js";
 import { EVENTS_ROUTING_KEYS, eventsBookingHandler } from "./consumers.js";
 import { MemoryEventRepository } from "./repository/memory.js";
-import { MongoEventRepository } from "./repository/mongo.js";
 import type { EventRepository } from "./repository/repository.js";
 import { eventService } from "./service.js";
 
@@ -36,7 +35,7 @@ export async function startEventsService(config: EventsConfig, options: ServiceS
     mongodbUrl: config.mongodbUrl,
     database: config.database,
     logger: log,
-    mongo: (url, database) => MongoEventRepository.open(url, database),
+    mongo: async (url, database) => (await import("./repository/mongo.js")).MongoEventRepository.open(url, database),
     memory: () => new MemoryEventRepository(),
   });
   const metrics = new Registry();

@@ -102,6 +102,7 @@ export function backoffMs(attempt: number, minMs: number, maxMs: number): number
 }
 
 export class AmqpMessageBus implements MessageBus {
+  readonly system = "rabbitmq";
   private readonly url: string;
   private readonly safeUrl: string;
   private readonly opts: Required<AmqpOptions>;

@@ -21,6 +21,7 @@ import type { BroadcastSettings, ConsumerSettings } from "./settings.js";
  * survives the process.
  */
 export class MemoryMessageBus implements MessageBus {
+  readonly system = "in_process";
   private readonly queues = new Map<string, Queue>();
   private readonly consumers = new Set<MemoryConsumer>();
   private readonly broadcasts = new Set<MemoryBroadcast>();

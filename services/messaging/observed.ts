@@ -19,9 +19,11 @@ import { consumerSettings } from "./settings.js";
  * - amqp_messages_{published,consumed,acked,nacked,dead_lettered}_total;
  * - one log line per delivery (like the one per RPC), in the message's trace.
  */
-export function observedBus(bus: MessageBus, registry: Registry, logger: Logger, system: "rabbitmq" | "in_process"): MessageBus {
+export function observedBus(bus: MessageBus, registry: Registry, logger: Logger): MessageBus {
+  const { system } = bus;
   const metrics = new MessagingMetrics(registry);
   return {
+    system,
     async publish(messages) {
       const spans: Span[] = [];
       const traced = messages.map((m): OutgoingMessage => {

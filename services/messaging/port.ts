@@ -96,6 +96,8 @@ export interface BroadcastSubscription extends Consumer {
 }
 
 export interface MessageBus extends Publisher {
+  /** What carries the messages: OpenTelemetry's `messaging.system` in traces. */
+  readonly system: "rabbitmq" | "in_process";
   /** Declares the consumer's queues and starts delivering; survives reconnects. */
   consume(options: ConsumerOptions): Promise<Consumer>;
   /**

@@ -36,7 +36,7 @@ export async function startNotificationsService(config: NotificationsConfig, opt
   const log = options.logger ?? createLogger(config.runtime.logLevel, { service: "notifications" });
   const metrics = new Registry();
   const hub = new NotificationHub({ heartbeatIntervalMs: config.heartbeatIntervalMs, bufferSize: config.bufferSize, metrics, logger: log });
-  const opened = openMessageBus(config.amqpUrl, log, options.bus);
+  const opened = await openMessageBus(config.amqpUrl, log, options.bus);
   await opened.bus.whenConnected?.(3_000).catch(() => log.warn("broker not reachable yet; starting without it"));
   const subscription = await opened.bus
     .broadcast({

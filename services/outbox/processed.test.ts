@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mongodbUrl, uniqueDatabaseName } from "../../test/support/backing.js";
 import type { IncomingMessage } from "../messaging/port.js";
 import { newId } from "../runtime/ids.js";
-import { MemoryProcessedMessages, MongoProcessedMessages, idempotent, type ProcessedDoc, type ProcessedMessages } from "./processed.js";
+import { MongoProcessedMessages } from "./processed-mongo.js";
+import { MemoryProcessedMessages, idempotent, type ProcessedDoc, type ProcessedMessages } from "./processed.js";
 
 let client: MongoClient;
 let db: Db;

@@ -1,4 +1,3 @@
-import { MongoServerError, type Collection, type Db } from "mongodb";
 import type { IncomingMessage } from "../messaging/port.js";
 
 /** Which messages each consumer has already handled (by message id). */
@@ -14,39 +13,18 @@ export interface ProcessedDoc {
   at: Date;
 }
 
-const key = (consumer: string, messageId: string) => `${consumer}:${messageId}`;
-
-export class MongoProcessedMessages implements ProcessedMessages {
-  private readonly docs: Collection<ProcessedDoc>;
-
-  constructor(db: Db) {
-    this.docs = db.collection<ProcessedDoc>("processed_messages");
-  }
-
-  async has(consumer: string, messageId: string): Promise<boolean> {
-    return (await this.docs.findOne({ _id: key(consumer, messageId) }, { projection: { _id: 1 } })) !== null;
-  }
-
-  async record(consumer: string, messageId: string): Promise<void> {
-    try {
-      // An insert, not an upsert: atomic on FerretDB too (which loses concurrent updates).
-      await this.docs.insertOne({ _id: key(consumer, messageId), at: new Date() });
-    } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000) return; // recorded already
-      throw err;
-    }
-  }
-}
+/** The record's id: one per consumer and message. */
+export const processedKey = (consumer: string, messageId: string) => `${consumer}:${messageId}`;
 
 export class MemoryProcessedMessages implements ProcessedMessages {
   private readonly ids = new Set<string>();
 
   async has(consumer: string, messageId: string): Promise<boolean> {
-    return this.ids.has(key(consumer, messageId));
+    return this.ids.has(processedKey(consumer, messageId));
   }
 
   async record(consumer: string, messageId: string): Promise<void> {
-    this.ids.add(key(consumer, messageId));
+    this.ids.add(processedKey(consumer, messageId));
   }
 }
 

@@ -1,5 +1,4 @@
 import type { Registry } from "prom-client";
-import { AmqpMessageBus } from "../messaging/amqp.js";
 import { MemoryMessageBus } from "../messaging/memory.js";
 import { observedBus } from "../messaging/observed.js";
 import type { Consumer, IncomingMessage, MessageBus } from "../messaging/port.js";
@@ -26,13 +25,14 @@ export interface OpenedBus {
 /**
  * The bus given by the caller (tests; not closed here), else RabbitMQ when
  * AMQP_URL is set, else the in-process bus (which only connects services
- * running in the same process).
+ * running in the same process). amqplib is imported only when used.
  */
-export function openMessageBus(amqpUrl: string | undefined, logger: Logger, given?: MessageBus): OpenedBus {
+export async function openMessageBus(amqpUrl: string | undefined, logger: Logger, given?: MessageBus): Promise<OpenedBus> {
   const shared = (bus: MessageBus): OpenedBus => ({ bus, dependencies: [], close: async () => {} });
   if (given) return shared(given);
   if (amqpUrl) {
     logger.info("message bus", { kind: "rabbitmq", url: redact(amqpUrl) });
+    const { AmqpMessageBus } = await import("../messaging/amqp.js");
     const bus = new AmqpMessageBus(amqpUrl, logger);
     return { bus, dependencies: [{ name: "rabbitmq", check: () => bus.ping() }], close: () => bus.close() };
   }
@@ -72,9 +72,9 @@ export interface Backbone {
 }
 
 export async function startBackbone(opts: BackboneOptions): Promise<Backbone> {
-  const opened = openMessageBus(opts.amqpUrl, opts.logger, opts.bus);
+  const opened = await openMessageBus(opts.amqpUrl, opts.logger, opts.bus);
   // Traces and metrics of every message this service publishes or consumes.
-  const bus = observedBus(opened.bus, opts.metrics, opts.logger, opened.bus instanceof AmqpMessageBus ? "rabbitmq" : "in_process");
+  const bus = observedBus(opened.bus, opts.metrics, opts.logger);
   const relay = new OutboxRelay(opts.outbox, bus, opts.logger, { registry: opts.metrics });
   // Give the broker a moment at start, so the consumer's queue is declared
   // and bound before the service takes calls; if it is down, start anyway
