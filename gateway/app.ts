@@ -8,6 +8,7 @@ import { NotificationService } from "../gen/myevents/v1/notification_service_pb.
 import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
+import { boundHeapGrowth } from "../services/runtime/heap.js";
 import { rejectUndecodableRequests, undecodableInterceptor } from "../services/runtime/decoding.js";
 import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
 import { clientObservabilityInterceptor, observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
@@ -115,6 +116,7 @@ export interface RunningGateway extends RunningService {
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const { runtime } = config;
   const logger = options.logger ?? createLogger(runtime.logLevel, { service: "gateway" });
+  boundHeapGrowth();
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: "gateway" });
   collectDefaultMetrics({ register: metrics });

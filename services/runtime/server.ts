@@ -10,6 +10,7 @@ import { rejectUndecodableRequests, undecodableInterceptor } from "./decoding.js
 import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
+import { boundHeapGrowth } from "./heap.js";
 import { authInterceptor } from "./auth/interceptor.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
@@ -66,6 +67,7 @@ export interface RunningService {
  */
 export async function startService(opts: StartOptions): Promise<RunningService> {
   const { config, logger } = opts;
+  boundHeapGrowth();
   const metrics = opts.metrics ?? new Registry();
   metrics.setDefaultLabels({ service: opts.name });
   collectDefaultMetrics({ register: metrics });
