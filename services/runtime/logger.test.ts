@@ -31,6 +31,9 @@ describe("logger lines", () => {
     { name: "a field named like a base field", base: { service: "events", zone: "a" }, msg: "m", fields: { method: "x", service: "other" } },
     { name: "a field named like a line key", base: { service: "events" }, msg: "m", fields: { msg: "shadow", level: "fake", code: "OK" } },
     { name: "an error and a bigint", base: { service: "events" }, msg: "failed", fields: { error: new Error("boom"), seconds: 12n } },
+    { name: "numbers JSON writes differently", base: { service: "s" }, msg: "m", fields: { neg0: -0, big: 1e21, tiny: 5e-7, minf: -Infinity } },
+    { name: "a function and a symbol, which JSON leaves out", base: { service: "s" }, msg: "m", fields: { fn: () => 1, sym: Symbol("x"), a: "b" } },
+    { name: "long strings", base: { service: "s" }, msg: "x".repeat(100), fields: { text: "\"q\" ".repeat(40) } },
     { name: "a base field named like a line key", base: { time: "then", service: "events" }, msg: "m", fields: { a: 1 } },
   ];
   for (const c of cases) {
@@ -44,6 +47,24 @@ describe("logger lines", () => {
       expect(lines[1]!.slice(0, -1)).toBe(expected(lines[1]!, "warn", c.base, { trace_id: SPAN.traceId, span_id: SPAN.spanId }, c.msg, c.fields));
     });
   }
+
+  it("a field inherited from the fields' prototype is left out, as JSON.stringify does", () => {
+    const { logger, lines } = capture({ service: "events" });
+    const fields = Object.assign(Object.create({ inherited: "no" }) as LogFields, { own: "yes" });
+    logger.info("m", fields);
+    expect(JSON.parse(lines[0]!)).toEqual({ time: expect.any(String), level: "info", service: "events", msg: "m", own: "yes" });
+  });
+
+  it("repeated and many different strings keep their own JSON (the strings' JSON cache)", () => {
+    const { logger, lines } = capture({ service: "events" });
+    const values = Array.from({ length: 5000 }, (_, i) => `v"${i}`);
+    for (const v of [...values, ...values.slice(0, 10)]) logger.info("m", { [`k${v.length}`]: v });
+    expect(lines).toHaveLength(5010);
+    lines.forEach((line, i) => {
+      const v = values[i % 5000]!;
+      expect(line.slice(0, -1)).toBe(expected(line, "info", { service: "events" }, undefined, "m", { [`k${v.length}`]: v }));
+    });
+  });
 
   it("child loggers add their fields after the parent's", () => {
     const { logger, lines } = capture({ service: "bookings" });

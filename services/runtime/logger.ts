@@ -29,25 +29,24 @@ export function createLogger(
   const min = SEVERITY[level];
   // The base fields' JSON, written once; used when no field can collide with them.
   const baseKeys = new Set(Object.keys(base));
-  const baseJson = [...baseKeys].some((k) => RESERVED.has(k)) || !simple(base, EMPTY) ? undefined : JSON.stringify(base).slice(1, -1);
+  const baseJson = [...baseKeys].some((k) => RESERVED.has(k)) || !simple(base) ? undefined : JSON.stringify(base).slice(1, -1);
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (SEVERITY[lvl] < min) return;
-    if (baseJson !== undefined && simple(fields, baseKeys)) {
+    const rest = baseJson === undefined ? undefined : fields === undefined ? "" : plainFieldsJson(fields, baseKeys);
+    if (rest !== undefined) {
       // The common line (one per RPC): the same JSON as below, concatenated
       // instead of building and spreading three objects per line.
       const ids = activeSpanIds();
       let line = `{"time":"${isoNow()}","level":"${lvl}"`;
       if (baseJson !== "") line += "," + baseJson;
       if (ids !== undefined) line += `,"trace_id":"${ids.traceId}","span_id":"${ids.spanId}"`; // hex: nothing to escape
-      line += ',"msg":' + JSON.stringify(msg);
-      const rest = fields === undefined ? "{}" : JSON.stringify(fields);
-      write(line + (rest.length > 2 ? "," + rest.slice(1) : "}") + "\n");
+      write(line + ',"msg":' + jsonOf(msg) + rest + "}\n");
       return;
     }
     const entry = { time: isoNow(), level: lvl, ...base, ...activeTraceIds(), msg, ...fields };
     // A replacer makes JSON.stringify call back for every key; lines with
     // only plain values take the path above.
-    write(JSON.stringify(entry, simple(fields, EMPTY) ? undefined : errorReplacer) + "\n");
+    write(JSON.stringify(entry, simple(fields) ? undefined : errorReplacer) + "\n");
   };
   return {
     debug: (msg, fields) => log("debug", msg, fields),
@@ -73,17 +72,67 @@ function isoNow(): string {
 
 // Keys every line has; a field of the same name changes the line's key order, which only the spread gets right.
 const RESERVED = new Set(["time", "level", "trace_id", "span_id", "msg"]);
-const EMPTY = new Set<string>();
 
-/** Only plain values (no objects, errors or bigints) and no key that the line already has. */
-function simple(fields: LogFields | undefined, baseKeys: Set<string>): boolean {
+/** Only plain values: no objects, errors or bigints. */
+function simple(fields: LogFields | undefined): boolean {
   for (const key in fields) {
     const value = fields[key];
     if (value !== null && typeof value === "object") return false;
     if (typeof value === "bigint") return false;
-    if (baseKeys !== EMPTY && (baseKeys.has(key) || RESERVED.has(key))) return false;
   }
   return true;
+}
+
+/**
+ * The JSON of `fields`' members, each led by a comma (what JSON.stringify
+ * writes inside the braces), from cached JSON of keys and short strings:
+ * an access log line repeats the same keys, method, code and protocol on
+ * every call, and JSON.stringify of the whole object was most of the
+ * line's cost. Undefined when the line needs the general path: a value
+ * that is not a plain one (an object, an error, a bigint, a function, a
+ * symbol), a key the line already has (see RESERVED) or one that is not
+ * the object's own.
+ */
+function plainFieldsJson(fields: LogFields, baseKeys: Set<string>): string | undefined {
+  let out = "";
+  for (const key in fields) {
+    if (baseKeys.has(key) || RESERVED.has(key) || !Object.hasOwn(fields, key)) return undefined;
+    const value = fields[key];
+    let json: string;
+    switch (typeof value) {
+      case "string":
+        json = jsonOf(value);
+        break;
+      case "number":
+        json = Number.isFinite(value) ? String(value) : "null";
+        break;
+      case "boolean":
+        json = value ? "true" : "false";
+        break;
+      case "undefined":
+        continue; // JSON leaves the key out
+      default:
+        if (value !== null) return undefined;
+        json = "null";
+    }
+    out += "," + jsonOf(key) + ":" + json;
+  }
+  return out;
+}
+
+// Keys and the short strings that repeat (methods, codes, protocols), as JSON.
+const STRING_JSON_LIMIT = 4096;
+const stringJson = new Map<string, string>();
+function jsonOf(value: string): string {
+  if (value.length > 64) return JSON.stringify(value);
+  let json = stringJson.get(value);
+  if (json === undefined) {
+    json = JSON.stringify(value);
+    // Bounded: a field that carries ids or free text must not grow it forever.
+    if (stringJson.size >= STRING_JSON_LIMIT) stringJson.clear();
+    stringJson.set(value, json);
+  }
+  return json;
 }
 
 let pending: string[] = [];
