@@ -1,6 +1,6 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Counter, Histogram, type CounterConfiguration, type Registry } from "prom-client";
-import { rpcType, type RpcObserver } from "./outcome.js";
+import { rpcType, type CallObserver, type RpcObserver } from "./outcome.js";
 
 /**
  * RPC metrics under the names go-grpc-prometheus uses, so existing Grafana
@@ -41,17 +41,13 @@ export function rpcMetrics(registry: Registry, side: "server" | "client" = "serv
     registers: [registry],
   });
 
-  // Label sets are fixed per method (and code): made once, not on every call.
-  const series = new Map<DescMethod, { base: Labels; byCode: Map<string, Labels> }>();
-  return (req) => {
-    let s = series.get(req.method);
-    if (s === undefined) {
-      s = { base: { grpc_type: rpcType(req), grpc_service: req.service.typeName, grpc_method: req.method.name }, byCode: new Map() };
-      series.set(req.method, s);
-    }
-    const { base, byCode } = s;
-    started.inc(base);
-    return {
+  // Label sets are fixed per method (and code), and so is what observes a
+  // call: made once per method, nothing allocated per call.
+  const byMethod = new Map<DescMethod, { base: Labels; observer: CallObserver }>();
+  const seriesOf = (req: Parameters<RpcObserver>[0]) => {
+    const base: Labels = { grpc_type: rpcType(req), grpc_service: req.service.typeName, grpc_method: req.method.name };
+    const byCode = new Map<string, Labels>();
+    const observer: CallObserver = {
       sent: () => messages.inc(base),
       done({ code, durationSeconds }) {
         let labels = byCode.get(code);
@@ -60,6 +56,13 @@ export function rpcMetrics(registry: Registry, side: "server" | "client" = "serv
         handling.observe(base, durationSeconds);
       },
     };
+    return { base, observer };
+  };
+  return (req) => {
+    let series = byMethod.get(req.method);
+    if (series === undefined) byMethod.set(req.method, (series = seriesOf(req)));
+    started.inc(series.base);
+    return series.observer;
   };
 }
 

@@ -35,94 +35,101 @@ export type RpcObserver = (req: AnyRequest) => CallObserver;
  */
 export function observingInterceptor(observers: RpcObserver[], side: "server" | "client" = "server"): Interceptor {
   const server = side === "server";
-  return (next) => (req) => {
-    const calls = observers.map((observer) => observer(req));
-    let run = () =>
-      observe(
-        req,
-        next,
-        (outcome) => {
-          for (const call of calls) call.done(outcome);
-        },
-        {
-          onSent: () => {
-            for (const call of calls) call.sent?.();
-          },
-          server,
-        },
-      );
-    for (const call of calls) {
-      if (!call.run) continue;
-      const inner = run;
-      run = () => call.run!(inner);
-    }
-    return run();
-  };
+  return (next) => (req) => new ObservedCall(req, observers, server).enter(next, observers.length - 1);
 }
 
 /**
- * Runs `next` and reports the RPC's outcome once it is really over: for a
- * unary call when the response is ready, for a server stream when its last
- * message was sent (or it failed). Not an async function, and one promise
+ * One call under observation: runs `next` and reports the RPC's outcome to
+ * every observer once it is really over: for a unary call when the
+ * response is ready, for a server stream when its last message was sent
+ * (or it failed). A class, its methods shared: closures per call were
+ * a good part of what the observers allocated. Not async, and one promise
  * per call: while AsyncLocalStorage carries the trace context, every
  * promise costs a little on every call.
  *
- * `onSent` runs when a unary response or a stream's last message is sent.
- * On the server side (`server`), a call whose caller went away before it
- * ended is recorded as what the caller saw (see callerLeft), whatever the
- * handler returned or threw afterwards.
+ * Each observer's `sent` runs when a unary response or a stream's last
+ * message is sent. On the server side (`server`), a call whose caller went
+ * away before it ended is recorded as what the caller saw (see callerLeft),
+ * whatever the handler returned or threw afterwards.
  */
-export function observe(
-  req: AnyRequest,
-  next: (req: AnyRequest) => Promise<AnyResponse>,
-  done: (outcome: RpcOutcome) => void,
-  { onSent, server = false }: { onSent?: () => void; server?: boolean } = {},
-): Promise<AnyResponse> {
-  const start = performance.now();
-  const finish = (err?: unknown) => {
-    const elapsedMs = performance.now() - start;
-    const durationSeconds = elapsedMs / 1e3;
-    const gone = server ? callerLeft(req, elapsedMs) : undefined;
-    if (gone !== undefined) return done({ code: codeName(gone.code), durationSeconds, error: gone });
-    if (err === undefined) return done({ code: "OK", durationSeconds });
-    const error = ConnectError.from(err);
-    done({ code: codeName(error.code), durationSeconds, error });
-  };
-  let pending: Promise<AnyResponse>;
-  try {
-    pending = next(req);
-  } catch (err) {
-    finish(err);
-    return Promise.reject(err);
+class ObservedCall {
+  private readonly calls: CallObserver[];
+  private start = 0;
+
+  constructor(
+    private readonly req: AnyRequest,
+    observers: RpcObserver[],
+    private readonly server: boolean,
+  ) {
+    this.calls = new Array<CallObserver>(observers.length);
+    for (let i = 0; i < observers.length; i++) this.calls[i] = observers[i]!(req);
   }
-  return pending.then(
-    (res) => {
-      if (!res.stream) {
-        onSent?.();
-        finish();
-        return res;
-      }
-      // Pulled later by the writer: keep each step in this call's context (its trace).
-      return { ...res, message: inCurrentContext(watchStream(res.message, finish, onSent)) };
-    },
-    (err: unknown) => {
-      finish(err);
-      throw err;
-    },
-  );
+
+  /** Runs the rest of the call inside each observer's `run` (the first observer's innermost), then observes it. */
+  enter(next: (req: AnyRequest) => Promise<AnyResponse>, i: number): Promise<AnyResponse> {
+    for (; i >= 0; i--) {
+      const call = this.calls[i]!;
+      if (call.run !== undefined) return call.run(() => this.enter(next, i - 1));
+    }
+    return this.observe(next);
+  }
+
+  private observe(next: (req: AnyRequest) => Promise<AnyResponse>): Promise<AnyResponse> {
+    this.start = performance.now();
+    let pending: Promise<AnyResponse>;
+    try {
+      pending = next(this.req);
+    } catch (err) {
+      this.finish(err);
+      return Promise.reject(err);
+    }
+    return pending.then(
+      (res) => {
+        if (!res.stream) {
+          this.sent();
+          this.finish();
+          return res;
+        }
+        // Pulled later by the writer: keep each step in this call's context (its trace).
+        return { ...res, message: inCurrentContext(watchStream(res.message, this)) };
+      },
+      (err: unknown) => {
+        this.finish(err);
+        throw err;
+      },
+    );
+  }
+
+  sent(): void {
+    for (const call of this.calls) call.sent?.();
+  }
+
+  finish(err?: unknown): void {
+    const elapsedMs = performance.now() - this.start;
+    const durationSeconds = elapsedMs / 1e3;
+    const gone = this.server ? callerLeft(this.req, elapsedMs) : undefined;
+    if (gone !== undefined) return this.done({ code: codeName(gone.code), durationSeconds, error: gone });
+    if (err === undefined) return this.done({ code: "OK", durationSeconds });
+    const error = ConnectError.from(err);
+    this.done({ code: codeName(error.code), durationSeconds, error });
+  }
+
+  private done(outcome: RpcOutcome): void {
+    for (const call of this.calls) call.done(outcome);
+  }
 }
 
-async function* watchStream<T>(source: AsyncIterable<T>, finish: (err?: unknown) => void, onSent?: () => void) {
+async function* watchStream<T>(source: AsyncIterable<T>, call: ObservedCall) {
   try {
     for await (const message of source) {
       yield message;
-      onSent?.();
+      call.sent();
     }
   } catch (err) {
-    finish(err);
+    call.finish(err);
     throw err;
   }
-  finish();
+  call.finish();
 }
 
 /**

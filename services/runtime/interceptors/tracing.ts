@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { SpanKind, SpanStatusCode, context, trace, type Span } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, context, trace, type Context, type Span } from "@opentelemetry/api";
 import { contextFromHeaders, injectHeaders, tracer } from "../tracing.js";
 import type { CallObserver, RpcObserver, RpcOutcome } from "./outcome.js";
 
@@ -22,13 +22,24 @@ export function rpcServerSpan(): RpcObserver {
     const parent = contextFromHeaders(req.header);
     const span = tracer().startSpan(spanName(req), { kind: SpanKind.SERVER }, parent);
     if (span.isRecording()) span.setAttributes(rpcAttributes(req));
-    const active = trace.setSpan(parent, span);
-    return {
-      run: (call) => context.with(active, call),
-      done: (outcome) => end(span, outcome, (code) => SERVER_ERRORS.has(code)),
-    };
+    return new ServerSpanCall(span, trace.setSpan(parent, span));
   };
 }
+
+/** A class rather than closures per call: one object per call. */
+class ServerSpanCall implements CallObserver {
+  constructor(
+    private readonly span: Span,
+    private readonly active: Context,
+  ) {}
+  run<T>(call: () => T): T {
+    return context.with(this.active, call);
+  }
+  done(outcome: RpcOutcome): void {
+    end(this.span, outcome, isServerError);
+  }
+}
+const isServerError = (code: Code) => SERVER_ERRORS.has(code);
 
 /**
  * The client span of each outgoing RPC, a child of the active span (a new
