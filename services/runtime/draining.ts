@@ -30,7 +30,8 @@ export class DrainingServer {
     const taker: StreamTaker | undefined = takeStream && ((stream, headers) => {
       if (!takeStream(stream, headers)) return false;
       this.inFlight++;
-      stream.once("close", () => this.settled());
+      // "close" comes once per stream: a shared listener, not a once() wrapper and a closure per call.
+      stream.on("close", this.streamClosed);
       return true;
     });
     this.listener = new DualProtocolListener((req, res) => {
@@ -53,6 +54,8 @@ export class DrainingServer {
       session.once("close", () => this.sessions.delete(session));
     });
   }
+
+  private readonly streamClosed = () => this.settled();
 
   private settled() {
     if (--this.inFlight === 0) this.idle?.();
