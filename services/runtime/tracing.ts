@@ -83,12 +83,11 @@ const idsOnlyTracer: Tracer = {
   startSpan(_name: string, options?: SpanOptions, ctx: Context = context.active()): Span {
     const parent = options?.root ? undefined : trace.getSpanContext(ctx);
     const valid = parent !== undefined && trace.isSpanContextValid(parent);
-    return trace.wrapSpanContext({
-      traceId: valid ? parent.traceId : randomHex(16),
-      spanId: randomHex(8),
-      traceFlags: valid ? parent.traceFlags : TraceFlags.NONE,
-      ...(valid && parent.traceState ? { traceState: parent.traceState } : {}),
-    });
+    const spanContext: SpanContext = valid
+      ? { traceId: parent.traceId, spanId: randomHex(8), traceFlags: parent.traceFlags }
+      : { traceId: randomHex(16), spanId: randomHex(8), traceFlags: TraceFlags.NONE };
+    if (valid && parent.traceState) spanContext.traceState = parent.traceState;
+    return trace.wrapSpanContext(spanContext);
   },
   startActiveSpan(name: string, ...args: unknown[]) {
     const fn = args.pop() as (span: Span) => unknown;
