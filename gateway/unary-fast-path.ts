@@ -236,7 +236,7 @@ export class UnaryFastPath {
       // the caller went away without making the signal (a spread copy of the request keeps it).
       [ABORT_STATE]: signal,
     };
-    const request = Object.defineProperties(fields, REQUEST_GETTERS) as unknown as UnaryRequest;
+    const request = withRequestGetters(fields) as unknown as UnaryRequest;
     route.call[binary ? "binary" : "decoded"](request).then(
       (response) => {
         answered = true;
@@ -338,12 +338,12 @@ const TRAILER = Symbol("trailer");
 type LazyResponse = UnaryResponse & LazyHeaders & { [BYTES]?: Uint8Array; [DECODED]?: Message; [HEADER]?: Headers; [TRAILER]?: Headers };
 
 // The lazy members of requests and responses, shared by every call (shared-getters.ts).
-const REQUEST_GETTERS = sharedGetters<{ [ABORT_STATE]: LazyCallSignal }>({
+const withRequestGetters = sharedGetters<{ [ABORT_STATE]: LazyCallSignal }>({
   signal() {
     return this[ABORT_STATE].signal;
   },
 });
-const RESPONSE_GETTERS = sharedGetters<LazyResponse>({
+const withResponseGetters = sharedGetters<LazyResponse>({
   message() {
     return (this[DECODED] ??= fromBinary(this.method.output, this[BYTES]!));
   },
@@ -374,7 +374,7 @@ function lazyResponse(method: DescMethodUnary, message: Message | undefined, byt
     [TRAILER]: undefined,
     [LAZY_HEADERS]: headersMade,
   };
-  return Object.defineProperties(fields, RESPONSE_GETTERS) as unknown as UnaryResponse;
+  return withResponseGetters(fields) as unknown as UnaryResponse;
 }
 
 /** The response message in protobuf binary: the service's own bytes when passed through untouched. */

@@ -55,7 +55,7 @@ const SIGNAL = Symbol("call signal");
 const DECODED = Symbol("decoded message");
 const BYTES = Symbol("message bytes");
 type Lazy = { method: DescMethodUnary; [SIGNAL]: CallSignal; [DECODED]?: Message; [BYTES]?: Uint8Array };
-const REQUEST_GETTERS = sharedGetters<Lazy>({
+const withRequestGetters = sharedGetters<Lazy>({
   signal() {
     return this[SIGNAL].signal;
   },
@@ -63,7 +63,7 @@ const REQUEST_GETTERS = sharedGetters<Lazy>({
     return (this[DECODED] ??= fromBinary(this.method.input, this[BYTES]!));
   },
 });
-const MESSAGE_GETTER = sharedGetters<Lazy>({
+const withMessageGetter = sharedGetters<Lazy>({
   message() {
     return (this[DECODED] ??= fromBinary(this.method.output, this[BYTES]!));
   },
@@ -91,7 +91,7 @@ function directUnary(
 ): Pick<Upstream, "unary" | "unaryBinary"> {
   const response = (req: UnaryRequest, output: Message | undefined, bytes?: Uint8Array) => {
     const fields = { stream: false, service: req.service, method: req.method, header: new Headers(), trailer: new Headers(), bytes, [DECODED]: output, [BYTES]: bytes };
-    return Object.defineProperties(fields, MESSAGE_GETTER) as unknown as UnaryResponse & { bytes?: Uint8Array };
+    return withMessageGetter(fields) as unknown as UnaryResponse & { bytes?: Uint8Array };
   };
   const innermost = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const signal = callSignalOf(req, (req as UnaryRequest & Partial<Lazy>)[SIGNAL]);
@@ -119,7 +119,7 @@ function directUnary(
       [DECODED]: message,
       [BYTES]: bytes,
     };
-    return run(Object.defineProperties(fields, REQUEST_GETTERS) as unknown as UnaryRequest);
+    return run(withRequestGetters(fields) as unknown as UnaryRequest);
   };
   return {
     unary: async (method, signal, timeoutMs, header, input) => (await call(method, signal, timeoutMs, header, input)).message,

@@ -216,7 +216,7 @@ function chain(interceptors: readonly Interceptor[], impl: UnaryMethod["impl"]):
 type CallResponse = UnaryResponse & LazyHeaders & { [CALL]: UnaryCall };
 
 // A call's lazy request and response members, shared by every call (shared-getters.ts).
-const REQUEST_GETTERS = sharedGetters<CallRequest>({
+const withRequestGetters = sharedGetters<CallRequest>({
   url() {
     return this[CALL].url;
   },
@@ -224,7 +224,7 @@ const REQUEST_GETTERS = sharedGetters<CallRequest>({
     return this[CALL].cancel.signal;
   },
 });
-const RESPONSE_GETTERS = sharedGetters<CallResponse>({
+const withResponseGetters = sharedGetters<CallResponse>({
   header() {
     return this[CALL].responseHeaderOrNew;
   },
@@ -366,7 +366,7 @@ class UnaryCall {
       [CALL]: this,
       [ABORT_STATE]: this.cancel,
     };
-    return this.target.invoke(Object.defineProperties(req, REQUEST_GETTERS) as unknown as CallRequest);
+    return this.target.invoke(withRequestGetters(req) as unknown as CallRequest);
   }
 
   /** Milliseconds left before the caller's deadline, if it sent one. */
@@ -393,7 +393,7 @@ class UnaryCall {
       [LAZY_HEADERS]: headersMade,
       [CALL]: this,
     };
-    return Object.defineProperties(res, RESPONSE_GETTERS) as unknown as CallResponse;
+    return withResponseGetters(res) as unknown as CallResponse;
   }
 
   private respond(res: UnaryResponse) {
