@@ -55,15 +55,13 @@ describe("logger lines", () => {
     expect(JSON.parse(lines[0]!)).toEqual({ time: expect.any(String), level: "info", service: "events", msg: "m", own: "yes" });
   });
 
-  it("repeated and many different strings keep their own JSON (the strings' JSON cache)", () => {
+  it("repeated and many different keys and strings keep their own JSON (the logger's JSON caches)", () => {
     const { logger, lines } = capture({ service: "events" });
-    const values = Array.from({ length: 5000 }, (_, i) => `v"${i}`);
-    for (const v of [...values, ...values.slice(0, 10)]) logger.info("m", { [`k${v.length}`]: v });
-    expect(lines).toHaveLength(5010);
-    lines.forEach((line, i) => {
-      const v = values[i % 5000]!;
-      expect(line.slice(0, -1)).toBe(expected(line, "info", { service: "events" }, undefined, "m", { [`k${v.length}`]: v }));
-    });
+    const fieldsOf = (i: number) => ({ [`k"${i}`]: `v"${i}`, same: "x" });
+    const order = [...Array.from({ length: 5000 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => i)];
+    for (const i of order) logger.info("m", fieldsOf(i));
+    expect(lines).toHaveLength(order.length);
+    lines.forEach((line, n) => expect(line.slice(0, -1)).toBe(expected(line, "info", { service: "events" }, undefined, "m", fieldsOf(order[n]!))));
   });
 
   it("child loggers add their fields after the parent's", () => {

@@ -115,20 +115,33 @@ function plainFieldsJson(fields: LogFields, baseKeys: Set<string>): string | und
         if (value !== null) return undefined;
         json = "null";
     }
-    out += "," + jsonOf(key) + ":" + json;
+    out += memberPrefix(key) + json;
   }
   return out;
 }
 
-// Keys and the short strings that repeat (methods, codes, protocols), as JSON.
+// Bounded caches: a field that carries ids or free text must not grow them forever.
 const STRING_JSON_LIMIT = 4096;
+
+// `,"key":` per key: fewer intermediate strings per field than joining its parts.
+const memberPrefixes = new Map<string, string>();
+function memberPrefix(key: string): string {
+  let prefix = memberPrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = "," + JSON.stringify(key) + ":";
+    if (memberPrefixes.size >= STRING_JSON_LIMIT) memberPrefixes.clear();
+    memberPrefixes.set(key, prefix);
+  }
+  return prefix;
+}
+
+// The short strings that repeat (messages, methods, codes, protocols), as JSON.
 const stringJson = new Map<string, string>();
 function jsonOf(value: string): string {
   if (value.length > 64) return JSON.stringify(value);
   let json = stringJson.get(value);
   if (json === undefined) {
     json = JSON.stringify(value);
-    // Bounded: a field that carries ids or free text must not grow it forever.
     if (stringJson.size >= STRING_JSON_LIMIT) stringJson.clear();
     stringJson.set(value, json);
   }
