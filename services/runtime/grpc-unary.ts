@@ -411,7 +411,8 @@ class UnaryCall {
     const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": this.contentType };
     if (header) copyHeadersInto(head, header);
     this.stream.respond(head, { waitForTrailers: true });
-    this.stream.once("wantTrailers", () => this.stream.sendTrailers(trailers));
+    // Emitted once per stream: on() spares once()'s wrapper and its state per call.
+    this.stream.on("wantTrailers", () => this.stream.sendTrailers(trailers));
     this.stream.end(frame);
   }
 
