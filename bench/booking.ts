@@ -364,7 +364,7 @@ Overload (one step far over capacity; load shedding answers \`Unavailable\` at o
 
 | workload | sent/s | answered OK/s | OK p50 / p99 ms | failed calls | failed p99 ms |
 |---|---:|---:|---:|---|---:|
-${data.results.map((w) => `| ${w.workload} | ${w.overload.rate} | ${w.overload.answeredPerSec.toFixed(0)} | ${w.overload.p50Ms} / ${w.overload.p99Ms} | ${errors(w.overload)} | ${w.overload.failedP99Ms} |`).join("\n")}
+${data.results.map((w) => `| ${w.workload} | ${w.overload.rate} | ${w.overload.answeredPerSec.toFixed(0)} | ${w.overload.p50Ms} / ${w.overload.p99Ms} | ${errors(w.overload)} | ${Number.isNaN(w.overload.failedP99Ms) ? "–" : w.overload.failedP99Ms} |`).join("\n")}
 
 ${data.results.flatMap((w) => Object.entries(w.overload.errorMessages).map(([code, msg]) => `- ${w.workload}, first ${code}: ${msg}`)).join("\n")}
 
