@@ -1,7 +1,8 @@
 #!/bin/sh
 # The one TypeScript -> JavaScript build: transpiles the code that runs
 # (gen/, services/, gateway/, plus any extra source folders given, e.g.
-# bench; no tests) file by file into OUTDIR with the same layout:
+# bench; no tests, nor the *.child.ts scripts that tests start) file by
+# file into OUTDIR with the same layout:
 # services/events/main.ts -> OUTDIR/services/events/main.js.
 #   npm run build                    scripts/build-dist.sh dist bench test scripts
 #                                    (start scripts; benchmarks, whose processes import test and script helpers)
@@ -15,7 +16,7 @@ set -eu
 out="${1:?usage: scripts/build-dist.sh OUTDIR [EXTRA_SOURCE_DIR...]}"
 shift
 cd "$(dirname "$0")/.."
-files=$(find gen services gateway "$@" -name '*.ts' ! -name '*.d.ts' ! -name '*.test.ts' ! -name '*.contract.ts' ! -name 'test-support.ts' | sort)
+files=$(find gen services gateway "$@" -name '*.ts' ! -name '*.d.ts' ! -name '*.test.ts' ! -name '*.contract.ts' ! -name 'test-support.ts' ! -name '*.child.ts' | sort)
 case "$out" in
   "" | "." | "./" | "/" | "..") echo "build-dist.sh: refusing to empty '$out'" >&2; exit 2 ;;
 esac
