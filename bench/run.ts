@@ -16,7 +16,7 @@ import type { ServerMemory } from "./servers/ipc.js";
 const quick = process.argv.includes("--quick");
 // `--ab-only`: scenarios (a) and (b) alone, printed, nothing written to bench/results (for trying a change).
 const abOnly = process.argv.includes("--ab-only");
-const A = quick ? { rounds: 2, warmup: 1_000, calls: 3_000, concurrency: 64 } : { rounds: 5, warmup: 5_000, calls: 20_000, concurrency: 64 };
+const A = quick ? { rounds: 2, warmup: 1_000, calls: 3_000, concurrency: 64 } : { rounds: 7, warmup: 5_000, calls: 20_000, concurrency: 64 };
 if (process.env.AB_CALLS) A.calls = Number(process.env.AB_CALLS);
 if (process.env.AB_ROUNDS) A.rounds = Number(process.env.AB_ROUNDS);
 if (process.env.AB_CONC) A.concurrency = Number(process.env.AB_CONC);
