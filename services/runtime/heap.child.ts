@@ -1,6 +1,7 @@
 // heap.test.ts's child: churns objects that live long enough to reach V8's
-// old space, then die, and prints the old space's peak use (MiB). With
-// "bounded" it first calls boundHeapGrowth(), as every service does at start.
+// old space, then die, and prints the old space's live size after a full GC
+// and its peak use afterwards (MiB). With "bounded" it first calls
+// boundHeapGrowth(), as every service does at start.
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { boundHeapGrowth } from "./heap.js";
@@ -14,9 +15,10 @@ for (let n = 0; n < ring.length; n++) ring[n] = { n, list: [n] };
 // sets it. So one full GC first, and the peak is the factor's doing alone.
 setFlagsFromString("--expose-gc");
 (runInNewContext("gc") as () => void)();
+const live = oldSpaceUsed();
 let peak = 0;
 for (let n = 0; n < 5_000_000; n++) {
   ring[n % ring.length] = { n, list: [n] }; // survives scavenges (promoted), dies 300,000 allocations later
   if (n % 50_000 === 0) peak = Math.max(peak, oldSpaceUsed());
 }
-console.log(`peak ${(peak / 2 ** 20).toFixed(1)}`);
+console.log(`live ${(live / 2 ** 20).toFixed(1)} peak ${(peak / 2 ** 20).toFixed(1)}`);
