@@ -5,4 +5,4 @@ import { readNotificationsConfig, startNotificationsService } from "./app.js";
 runMain((env) => {
   const config = readNotificationsConfig(env);
   return [() => startNotificationsService(config)];
-});
+}, "notifications");

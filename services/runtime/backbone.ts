@@ -36,7 +36,7 @@ export async function openMessageBus(amqpUrl: string | undefined, logger: Logger
     const bus = new AmqpMessageBus(amqpUrl, logger);
     return { bus, dependencies: [{ name: "rabbitmq", check: () => bus.ping() }], close: () => bus.close() };
   }
-  logger.info("message bus", { kind: "in-process" });
+  logger.info("message bus", { kind: "in-process", reach: "the services of this process only (AMQP_URL unset)" });
   sharedMemoryBus ??= new MemoryMessageBus();
   return shared(sharedMemoryBus);
 }
