@@ -38,6 +38,32 @@ describe("http2RequestHeaders", () => {
     }
   });
 
+  it("answers a name asked again, in any case, from what was checked the first time", () => {
+    const real = webHeaders(raw());
+    for (let round = 0; round < 2; round++) {
+      const lazy = http2RequestHeaders(raw());
+      for (const name of ["AUTHORIZATION", "Authorization", "authorization", "x-Missing", "x-missing"]) expect(lazy.get(name)).toBe(real.get(name));
+      // An invalid name is never taken as checked: it throws every time.
+      for (const name of ["bad name", ":method"]) expect(() => lazy.get(name)).toThrow(TypeError);
+    }
+  });
+
+  it("checks a name before lowercasing it: a non-ASCII letter that lowercases to ASCII is invalid, as in Headers", () => {
+    const source = { ...raw(), "x-kelvin": "k" };
+    const name = "x-\u212Aelvin"; // KELVIN SIGN, whose lowercase is "k"
+    expect(name.toLowerCase()).toBe("x-kelvin");
+    expect(() => webHeaders(source).get(name)).toThrow(TypeError);
+    expect(() => http2RequestHeaders(source).get(name)).toThrow(TypeError);
+  });
+
+  it("stays right when more names are asked than it keeps checked", () => {
+    const source = { ...raw(), "x-last": "here" };
+    const lazy = http2RequestHeaders(source);
+    for (let i = 0; i < 1000; i++) expect(lazy.get(`X-Name-${i}`)).toBeNull();
+    expect(lazy.get("X-Last")).toBe("here");
+    expect(lazy.get("Content-Type")).toBe("application/grpc");
+  });
+
   it("reads an HTTP/1.1 request's header object (no pseudo-headers) as headersOf's Headers", () => {
     const http1 = { host: "localhost:8080", "content-type": "application/json", cookie: "a=1; b=2", traceparent: "00-ab-cd-01", "set-cookie": ["a=1", "b=2"] };
     const lazy = http2RequestHeaders(http1);

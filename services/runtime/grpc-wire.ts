@@ -96,13 +96,11 @@ class Http2RequestHeaders extends FetchHeaders {
   override get(name: string): string | null {
     const raw = this.#raw;
     if (raw === undefined) return super.get(name);
-    const key = name.toLowerCase();
-    const value = key.charCodeAt(0) === 58 /* ":" */ ? undefined : raw[key];
-    if (value === undefined) {
-      // Not there: null, as the (still empty) Headers answers for a valid
-      // name without the cost of asking it; it throws for an invalid one.
-      return HTTP_TOKEN.test(name) ? null : super.get(name);
-    }
+    const key = headerKey(name);
+    // An invalid name (pseudo-headers included): Headers throws for it.
+    if (key === undefined) return super.get(name);
+    const value = raw[key];
+    if (value === undefined) return null;
     return trimHttpWhitespace(typeof value === "string" ? value : value.join(", "));
   }
 
@@ -171,6 +169,26 @@ class Http2RequestHeaders extends FetchHeaders {
 
 /** A valid header name (RFC 9110 token), as Headers checks it. */
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Valid names as asked, each to its lowercase form: the interceptors ask
+ * the same few names on every call, and checking and lowercasing them was a
+ * visible share of the fast path. Bounded, in case names come from data.
+ */
+const checkedNames = new Map<string, string>();
+const MAX_CHECKED_NAMES = 256;
+
+/** The key of a valid header name in Node's header object; undefined for an invalid name. */
+function headerKey(name: string): string | undefined {
+  let key = checkedNames.get(name);
+  if (key === undefined) {
+    // Checked before lowercasing: some non-ASCII letters lowercase to ASCII ones.
+    if (!HTTP_TOKEN.test(name)) return undefined;
+    key = name.toLowerCase();
+    if (checkedNames.size < MAX_CHECKED_NAMES) checkedNames.set(name, key);
+  }
+  return key;
+}
 
 /** What Headers does to a value: leading and trailing HTTP whitespace go. */
 function trimHttpWhitespace(value: string): string {
