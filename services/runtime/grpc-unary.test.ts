@@ -229,7 +229,17 @@ describe("unary gRPC fast path", () => {
     expect((await client.getEvent({ id: "after" })).event?.id).toBe("after");
   });
 
-  it("decodes what it encodes: the response bytes are a GetEventResponse in one envelope", async () => {
+  it("sends no Date header, answer or error (gRPC does not use it)", async () => {
+    const answer = await raw(GET_EVENT, getEvent("dateless"));
+    const error = await raw(GET_EVENT, getEvent("details"));
+    expect([statusOf(answer).code, statusOf(error).code]).toEqual([0, Code.InvalidArgument]) // OK, and an error;
+    expect(answer.headers.date).toBeUndefined();
+    expect(answer.trailers.date).toBeUndefined();
+    expect(error.headers.date).toBeUndefined();
+    expect(answer.headers["x-header"]).toBe("h"); // everything else still there
+  });
+
+    it("decodes what it encodes: the response bytes are a GetEventResponse in one envelope", async () => {
     const answer = await raw(GET_EVENT, getEvent("bytes"), { "content-type": "application/grpc+proto" });
     expect(answer.headers["content-type"]).toBe("application/grpc+proto");
     expect(answer.body[0]).toBe(0);

@@ -410,7 +410,7 @@ class UnaryCall {
     trailers["grpc-status"] = "0";
     const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": this.contentType };
     if (header) copyHeadersInto(head, header);
-    this.stream.respond(head, { waitForTrailers: true });
+    this.stream.respond(head, RESPONSE_WITH_TRAILERS);
     // Emitted once per stream: on() spares once()'s wrapper and its state per call.
     this.stream.on("wantTrailers", () => this.stream.sendTrailers(trailers));
     this.stream.end(frame);
@@ -425,12 +425,18 @@ class UnaryCall {
   }
 }
 
+// gRPC has no use for HTTP's Date header (grpc-go and grpc-java send none), which node adds to
+// every response unless `sendDate` is false (node's own compatibility API sets it so; a null
+// date header does not stop it). One header less for the client to decode per response.
+const RESPONSE_WITH_TRAILERS = { waitForTrailers: true, sendDate: false };
+const TRAILERS_ONLY_RESPONSE = { endStream: true, sendDate: false };
+
 /** A trailers-only response carrying the error's status, message, details and metadata. */
 function respondError(stream: http2.ServerHttp2Stream, contentType: string, err: ConnectError) {
   if (stream.destroyed) return;
   const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": contentType };
   copyHeadersInto(head, setTrailerStatus(new Headers(), err));
-  stream.respond(head, { endStream: true });
+  stream.respond(head, TRAILERS_ONLY_RESPONSE);
 }
 
 function ignore() {}
