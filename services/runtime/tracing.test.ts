@@ -32,4 +32,15 @@ describe("ids-only spans (no exporter)", () => {
       expect(root.traceState).toBeUndefined();
     }
   });
+
+  it("ids stay well-formed and distinct across many refills of the random pool", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const { traceId, spanId } = tracer().startSpan("root", { root: true }).spanContext();
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(spanId).toMatch(/^[0-9a-f]{16}$/);
+      seen.add(traceId).add(spanId);
+    }
+    expect(seen.size).toBe(6000);
+  });
 });
