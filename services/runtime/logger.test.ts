@@ -48,6 +48,18 @@ describe("logger lines", () => {
     });
   }
 
+  it("numbers are written as JSON.stringify writes them, durations rounded to µs included", () => {
+    const { logger, lines } = capture({ service: "events" });
+    const values = [
+      ...Array.from({ length: 20_000 }, (_, k) => k / 1000), // every µs-rounded ms below 20
+      ...Array.from({ length: 2_000 }, () => Math.round(Math.random() * 1e15) / 1000), // up to 1e12
+      ...Array.from({ length: 2_000 }, () => Math.random() * 100),
+      0.1 + 0.2, 1 / 3, 0.0005, 0.0015, 1e-7, 999_999_999_999.999, 1e12 + 0.5, 2 ** 48 + 0.125, 2 ** 53, -0.412, -1, 1e21, 5e-324, Number.MAX_VALUE,
+    ];
+    for (const value of values) logger.info("m", { duration_ms: value });
+    lines.forEach((line, n) => expect(line.slice(0, -1)).toBe(expected(line, "info", { service: "events" }, undefined, "m", { duration_ms: values[n] })));
+  });
+
   it("a field inherited from the fields' prototype is left out, as JSON.stringify does", () => {
     const { logger, lines } = capture({ service: "events" });
     const fields = Object.assign(Object.create({ inherited: "no" }) as LogFields, { own: "yes" });
