@@ -1,6 +1,8 @@
-import { ROOT_CONTEXT, TraceFlags, createTraceState, trace } from "@opentelemetry/api";
+import { ROOT_CONTEXT, TraceFlags, context, createTraceState, trace } from "@opentelemetry/api";
 import { describe, expect, it } from "vitest";
-import { tracer } from "./tracing.js";
+import { activeSpanIds, installTracing, tracer } from "./tracing.js";
+
+installTracing();
 
 describe("ids-only spans (no exporter)", () => {
   const parent = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: TraceFlags.SAMPLED };
@@ -31,6 +33,18 @@ describe("ids-only spans (no exporter)", () => {
       expect(root.traceFlags).toBe(TraceFlags.NONE);
       expect(root.traceState).toBeUndefined();
     }
+  });
+
+  it("the active span's ids: those of a span made here, a valid remote parent's, none for an invalid one", () => {
+    const root = tracer().startSpan("root", { root: true });
+    const child = tracer().startSpan("child", {}, trace.setSpan(ROOT_CONTEXT, root));
+    expect(child.spanContext().traceId).toBe(root.spanContext().traceId);
+    for (const span of [root, child]) expect(context.with(trace.setSpan(ROOT_CONTEXT, span), activeSpanIds)).toBe(span.spanContext());
+    expect(context.with(trace.setSpanContext(ROOT_CONTEXT, parent), activeSpanIds)).toMatchObject(parent);
+    for (const invalid of [{ ...parent, traceId: "0".repeat(32) }, { ...parent, spanId: "not hex" }]) {
+      expect(context.with(trace.setSpanContext(ROOT_CONTEXT, invalid), activeSpanIds)).toBeUndefined();
+    }
+    expect(activeSpanIds()).toBeUndefined();
   });
 
   it("ids stay well-formed and distinct across many refills of the random pool", () => {

@@ -13,6 +13,7 @@ import {
   type SpanContext,
   type SpanOptions,
   type TextMapGetter,
+  type TraceState,
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
@@ -82,10 +83,8 @@ const propagationOnly: TracerProvider = {
 const idsOnlyTracer: Tracer = {
   startSpan(_name: string, options?: SpanOptions, ctx: Context = context.active()): Span {
     const parent = options?.root ? undefined : trace.getSpanContext(ctx);
-    const valid = parent !== undefined && trace.isSpanContextValid(parent);
-    const spanContext: SpanContext = valid
-      ? { traceId: parent.traceId, spanId: randomHex(8), traceFlags: parent.traceFlags }
-      : { traceId: randomHex(16), spanId: randomHex(8), traceFlags: TraceFlags.NONE };
+    const valid = parent !== undefined && isValid(parent);
+    const spanContext = valid ? new IdsOnlySpanContext(parent.traceId, randomHex(8), parent.traceFlags) : new IdsOnlySpanContext(randomHex(16), randomHex(8), TraceFlags.NONE);
     if (valid && parent.traceState) spanContext.traceState = parent.traceState;
     return trace.wrapSpanContext(spanContext);
   },
@@ -96,6 +95,24 @@ const idsOnlyTracer: Tracer = {
     return context.with(trace.setSpan(ctx, span), fn, undefined, span);
   },
 } as Tracer;
+
+/**
+ * A span context made here: valid by construction (a valid parent's trace
+ * id or random ones, never all zeros), so the active span's, read for every
+ * log line, is not checked again with OpenTelemetry's two regular expressions.
+ */
+class IdsOnlySpanContext implements SpanContext {
+  declare traceState?: TraceState;
+  constructor(
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly traceFlags: number,
+  ) {}
+}
+
+function isValid(span: SpanContext): boolean {
+  return span instanceof IdsOnlySpanContext || trace.isSpanContextValid(span);
+}
 
 // Random bytes are drawn from crypto 8 KiB at a time, turned into hex in
 // one call, and cut into ids: cheaper per span than building hex from
@@ -167,7 +184,7 @@ export function activeTraceIds(): { trace_id: string; span_id: string } | undefi
 /** The active span's context when it is valid, without making an object (log lines). */
 export function activeSpanIds(): SpanContext | undefined {
   const span = trace.getSpanContext(context.active());
-  return span && trace.isSpanContextValid(span) ? span : undefined;
+  return span && isValid(span) ? span : undefined;
 }
 
 /**
