@@ -170,12 +170,12 @@ let pending: string[] = [];
 let scheduled = false;
 
 /**
- * Stdout with the lines of one event-loop turn written together. Writes to
- * files and pipes are synchronous system calls in Node; with one access log
- * line per RPC they cost more than the rest of the logging. Lines wait at
- * most until the current I/O callbacks are done (setImmediate), and are
- * flushed synchronously when the process exits, so none is lost on
- * process.exit().
+ * Stdout with the lines of one event-loop turn written together. Each write
+ * is a system call; with one access log line per RPC they cost more than
+ * the rest of the logging. Lines wait at most until the current I/O
+ * callbacks are done (setImmediate). Before a planned exit, flushStdout()
+ * waits until stdout has taken them; lines still here at process.exit()
+ * are written synchronously.
  */
 export function bufferedStdout(line: string): void {
   pending.push(line);
@@ -192,16 +192,48 @@ function flush() {
   process.stdout.write(text);
 }
 
+/**
+ * Writes the buffered lines and resolves once stdout has taken everything
+ * written to it (or after `timeoutMs`, so a reader that never reads cannot
+ * hold the process). For a pipe, which is stdout in a container, Node
+ * writes asynchronously on POSIX: what is still queued when the process
+ * exits is lost, so a process that is about to exit waits for this.
+ */
+export function flushStdout(timeoutMs = 2_000): Promise<void> {
+  flush();
+  if (process.stdout.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    // Called after every earlier write has completed: writes complete in order.
+    process.stdout.write("", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 process.once("exit", () => {
   if (pending.length === 0) return;
-  const text = pending.join("");
+  const bytes = Buffer.from(pending.join(""));
   pending = [];
-  try {
-    writeSync(1, text);
-  } catch {
-    // stdout is gone: nothing left to tell
-  }
+  writeAllSync(1, bytes, 1_000);
 });
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** All of `bytes` to `fd`, waiting out a full non-blocking pipe (EAGAIN) for at most `timeoutMs`. */
+function writeAllSync(fd: number, bytes: Buffer, timeoutMs: number): void {
+  const giveUpAt = Date.now() + timeoutMs;
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN" || Date.now() >= giveUpAt) return; // stdout is gone, or nobody reads it
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+}
 
 // Errors have no enumerable fields; keep what helps debugging.
 function errorReplacer(_key: string, value: unknown) {

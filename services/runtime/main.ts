@@ -1,5 +1,5 @@
 import { ConfigError, EnvReader } from "./config.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, flushStdout, type Logger } from "./logger.js";
 import { exitOnSignals, type RunningService } from "./server.js";
 import { describeTraceExport, readTraceExportConfig, startTraceExport, type TraceExportConfig } from "./tracing-export.js";
 
@@ -38,6 +38,6 @@ export function runMain(
     onStarted?.(logger);
   })().catch((err: unknown) => {
     logger.error("failed to start", { error: err });
-    process.exit(1);
+    void flushStdout().then(() => process.exit(1));
   });
 }

@@ -16,7 +16,7 @@ import { createTokenVerifier } from "./auth/tokens.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { observabilityInterceptor } from "./interceptors/observability.js";
 import { requestValidation } from "./interceptors/validation.js";
-import type { Logger } from "./logger.js";
+import { flushStdout, type Logger } from "./logger.js";
 import { reflectionServices } from "./reflection.js";
 
 /** A service descriptor with its handlers, ready to be routed. */
@@ -150,12 +150,17 @@ export function exitOnSignals(services: RunningService[], logger: Logger, afterS
     Promise.all(services.map((s) => s.shutdown()))
       .then(() => afterStop?.())
       .then(
-        () => process.exit(0),
+        () => 0,
         (err) => {
           logger.error("shutdown failed", { error: err });
-          process.exit(1);
+          return 1;
         },
-      );
+      )
+      // The last lines say how the process stopped: let stdout take them first.
+      .then(async (code) => {
+        await flushStdout();
+        process.exit(code);
+      });
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
