@@ -56,6 +56,7 @@ export async function startServices(options: { eventsPort?: number } = {}) {
       return events;
     },
     bookings,
+    notifications,
     eventsUrl: `http://127.0.0.1:${eventsPort}`,
     bookingsUrl: `http://127.0.0.1:${bookings.port}`,
     notificationsUrl: `http://127.0.0.1:${notifications.port}`,
