@@ -58,12 +58,15 @@ async function startRecordingUpstream() {
   const change = (n: number) => create(SubscribeResponseSchema, { messageId: `m${n}`, change: { case: "eventChange", value: { eventId: "e1", seatsAvailable: n, state: EventState.SCHEDULED } } });
   const waitForAbort = (signal: AbortSignal, entry: Seen) =>
     new Promise<never>((_, reject) => {
-      const timer = setTimeout(() => reject(new ConnectError("too slow", Code.Internal)), 10_000);
-      signal.addEventListener("abort", () => {
+      const aborted = () => {
         entry.aborted = true;
         clearTimeout(timer);
         reject(signal.reason);
-      });
+      };
+      const timer = setTimeout(() => reject(new ConnectError("too slow", Code.Internal)), 10_000);
+      // On a loaded machine the deadline may have passed before the handler ran: no abort event then.
+      if (signal.aborted) return aborted();
+      signal.addEventListener("abort", aborted);
     });
   const config = readRuntimeConfig(new EnvReader(LOCAL), { port: 0, adminPort: 0 });
   const upstream: RunningService = await startService({
