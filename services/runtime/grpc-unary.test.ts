@@ -33,6 +33,8 @@ const aborted = new Map<string, unknown>();
 const impl = {
   async getEvent(req: { id: string }, ctx: import("@connectrpc/connect").HandlerContext) {
     if (req.id === "details") {
+      ctx.responseHeader.set("x-header-before-error", "h");
+      ctx.responseTrailer.set("x-trailer-before-error", "t");
       const err = invalidArgument([{ field: "id", description: "is odd" }]);
       err.metadata.set("x-why", "testing");
       throw err;
@@ -167,6 +169,8 @@ describe("unary gRPC fast path", () => {
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.InvalidArgument);
     expect((err as ConnectError).metadata.get("x-why")).toBe("testing");
+    // What the handler set before it threw goes out too, as connect-node sends it.
+    expect([(err as ConnectError).metadata.get("x-header-before-error"), (err as ConnectError).metadata.get("x-trailer-before-error")]).toEqual(["h", "t"]);
     expect((err as ConnectError).findDetails(BadRequestSchema)[0]?.fieldViolations[0]).toMatchObject({ field: "id", description: "is odd" });
 
     const bug = await raw(GET_EVENT, getEvent("bug"));

@@ -421,7 +421,8 @@ class UnaryCall {
     this.answered = true;
     clearTimeout(this.deadline);
     this.chunks = [];
-    respondError(this.stream, this.contentType, err);
+    // Headers and trailers the handler set before it failed go out with the error, as connect-node sends them.
+    respondError(this.stream, this.contentType, err, this.responseHeader, this.responseTrailer);
   }
 }
 
@@ -431,11 +432,12 @@ class UnaryCall {
 const RESPONSE_WITH_TRAILERS = { waitForTrailers: true, sendDate: false };
 const TRAILERS_ONLY_RESPONSE = { endStream: true, sendDate: false };
 
-/** A trailers-only response carrying the error's status, message, details and metadata. */
-function respondError(stream: http2.ServerHttp2Stream, contentType: string, err: ConnectError) {
+/** A trailers-only response carrying the error's status, message, details and metadata (and the call's headers and trailers). */
+function respondError(stream: http2.ServerHttp2Stream, contentType: string, err: ConnectError, header?: Headers, trailer?: Headers) {
   if (stream.destroyed) return;
   const head: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": contentType };
-  copyHeadersInto(head, setTrailerStatus(new Headers(), err));
+  if (header) copyHeadersInto(head, header);
+  copyHeadersInto(head, setTrailerStatus(new Headers(trailer), err));
   stream.respond(head, TRAILERS_ONLY_RESPONSE);
 }
 
