@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -12,6 +12,7 @@ import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
 import { boundHeapGrowth } from "./heap.js";
 import { authInterceptor } from "./auth/interceptor.js";
+import type { Access } from "./auth/policy.js";
 import { createTokenVerifier } from "./auth/tokens.js";
 import { errorsInterceptor } from "./interceptors/errors.js";
 import { observabilityInterceptor } from "./interceptors/observability.js";
@@ -38,6 +39,11 @@ export interface StartOptions {
   /** Probed for health and readiness (e.g. the database). */
   dependencies?: Dependency[];
   logger: Logger;
+  /**
+   * Who may call each method; the mesh's policy (auth/policy.ts) when absent.
+   * For services outside the contracts, e.g. the conformance suite's test service.
+   */
+  access?: (method: DescMethod) => Access;
   /** Extra interceptors, run inside the shared ones (errors, auth). */
   interceptors?: Interceptor[];
   /** Runs after the servers drained, to close clients (database, broker). */
@@ -91,7 +97,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
   const interceptors = [
     observabilityInterceptor(logger, metrics),
     errorsInterceptor(),
-    authInterceptor(createTokenVerifier(config.auth, logger)),
+    authInterceptor(createTokenVerifier(config.auth, logger), opts.access),
     undecodableInterceptor(),
     validation.interceptor,
     ...(opts.interceptors ?? []),

@@ -14,14 +14,14 @@ export const AUTHORIZATION_HEADER = "authorization";
  * `rolesKey`. Only `req.header`, `req.method` and `req.contextValues` are
  * used, so any server path that runs connect interceptors runs this.
  */
-export function authInterceptor(verifier: TokenVerifier): Interceptor {
+export function authInterceptor(verifier: TokenVerifier, policy: (method: DescMethod) => Access = accessOf): Interceptor {
   // The policy is fixed per method: looked up once, not on every call.
   const accessByMethod = new Map<DescMethod, Access>();
   // Calls without credentials (probes, anonymous reads) pass straight
   // through, adding no promise of their own.
   return (next) => (req) => {
     let access = accessByMethod.get(req.method);
-    if (access === undefined) accessByMethod.set(req.method, (access = accessOf(req.method)));
+    if (access === undefined) accessByMethod.set(req.method, (access = policy(req.method)));
     if (access === "open") return next(req);
     const authorization = req.header.get(AUTHORIZATION_HEADER);
     if (authorization === null) {
