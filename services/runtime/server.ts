@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { createRegistry, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -112,6 +112,8 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     interceptors,
     readMaxBytes: config.maxRequestBytes,
     maxTimeoutMs: config.maxDeadlineMs,
+    // JSON names the type in a google.protobuf.Any field: those of the served contracts must be known.
+    jsonOptions: { registry: createRegistry(...served.map((s) => s.file)) },
   });
 
   const server = new DrainingServer(handler, undefined, (stream, headers) => fastPath.handle(stream, headers));
