@@ -1,7 +1,7 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
-import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 
 /** Why a request's protobuf binary could not be decoded; undefined when it could. */
@@ -31,8 +31,18 @@ export function undecodableInterceptor(): Interceptor {
   return (next) => (req) => {
     const problem = req.contextValues.get(undecodableKey);
     if (problem !== undefined) throw new ConnectError(problem, Code.InvalidArgument);
+    // connect-node reads a server stream's request after the interceptors ran: checked as it is read.
+    if (req.stream && req.method.methodKind === "server_streaming") return next({ ...req, message: checkedAsRead(req.message, req.contextValues) });
     return next(req);
   };
+}
+
+async function* checkedAsRead<T>(messages: AsyncIterable<T>, values: ContextValues): AsyncIterable<T> {
+  for await (const message of messages) {
+    const problem = values.get(undecodableKey);
+    if (problem !== undefined) throw new ConnectError(problem, Code.InvalidArgument);
+    yield message;
+  }
 }
 
 async function checked(handler: UniversalHandler, req: UniversalServerRequest, readMaxBytes: number) {

@@ -85,6 +85,20 @@ describe("runtime", () => {
     }
   });
 
+  it("answers a server stream whose request is flagged compressed without an encoding with InvalidArgument", async () => {
+    const { service } = await start();
+    // Connect streaming, one empty message with the compressed flag and no connect-content-encoding.
+    const res = await fetch(`http://127.0.0.1:${service.port}/grpc.health.v1.Health/Watch`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+      body: Uint8Array.of(1, 0, 0, 0, 0),
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    // The end-of-stream envelope (flag 2) is the only one: no Watch answer was sent for a stand-in request.
+    expect(body[0]).toBe(2);
+    expect(JSON.parse(body.subarray(5).toString()).error).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/flagged compressed/) });
+  });
+
   it("reports dependency state through Health Check and Watch", async () => {
     let up = true;
     const { health } = await start({ dependencyUp: () => up });
