@@ -5,8 +5,9 @@
 # start their own throwaway instance unless MONGODB_URL is set), the
 # buf.validate .proto that buf and .proto-loading tests read, Debian's
 # Chromium for the browser tests (apt-get; never a downloaded browser), and the
-# pinned kustomize and promtool of the offline deployment checks (test/deploy/,
-# built with Go into .tools/bin when missing).
+# pinned kustomize and promtool of the offline deployment checks (test/deploy/)
+# and the Connect conformance runner (test/conformance/), built with Go into
+# .tools/bin when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +22,6 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
 fi
 bash scripts/tools/install.sh kustomize >/dev/null
 bash scripts/tools/install.sh promtool >/dev/null
+bash scripts/tools/install.sh connectconformance >/dev/null
 
 exec npx vitest run "$@"
