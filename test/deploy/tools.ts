@@ -8,7 +8,7 @@ export const root = process.cwd();
  * first use (scripts/tools/install.sh). The first build can take minutes:
  * call it from a beforeAll with a long timeout.
  */
-export function tool(name: "kustomize" | "promtool"): string {
+export function tool(name: "kustomize" | "promtool" | "connectconformance"): string {
   return execFileSync("bash", [path.join(root, "scripts", "tools", "install.sh"), name], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
