@@ -41,7 +41,7 @@ function observed(ctx: HandlerContext, requests: Any[]): RequestInfoInit {
   const requestHeaders: { name: string; value: string[] }[] = [];
   ctx.requestHeader.forEach((value, name) => requestHeaders.push({ name, value: [value] }));
   const timeout = ctx.timeoutMs();
-  const info: RequestInfoInit = { requestHeaders, requests, timeoutMs: timeout === undefined ? undefined : BigInt(timeout) };
+  const info: RequestInfoInit = { requestHeaders, requests, timeoutMs: timeout === undefined ? undefined : BigInt(Math.round(timeout)) };
   if (ctx.requestMethod === "GET") {
     const queryParams: { name: string; value: string[] }[] = [];
     new URL(ctx.url, "http://localhost").searchParams.forEach((value, name) => queryParams.push({ name, value: [value] }));
