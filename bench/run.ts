@@ -10,6 +10,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { ROOT, cpuOf, freePort, machineInfo, round2, rssOf } from "./lib.js";
+import { buildGrpcGoClient, runGrpcGoClient } from "./grpc-go-client.js";
 import type { LoadResult } from "./load.js";
 import type { ServerMemory } from "./servers/ipc.js";
 
@@ -132,9 +133,13 @@ async function untilReady(url: string, deadlineMs: number, everyMs = 20): Promis
  * their ratios come from the same machine state:
  *   project   the EventService (runtime, all interceptors), gRPC from grpc-js
  *   bare      a bare @grpc/grpc-js server, the same client
+ *   project-go / bare-go   the same two servers loaded by grpc-go (bench/grpc-load): a grpc-js
+ *             client spends about twice the server's CPU per call, so on two cores it sets the
+ *             pace for both servers; grpc-go spends a fraction of it, so the server is the bottleneck
  *   gw-connect / gw-grpcweb   the same GetEvent through the gateway as a browser sends it
  */
-type Side = "project" | "bare" | "gw-connect" | "gw-grpcweb";
+type Side = "project" | "bare" | "project-go" | "bare-go" | "gw-connect" | "gw-grpcweb";
+const BARE_EVENT_ID = "00000000-0000-4000-8000-000000000000"; // bench/servers/bare.ts answers this event for any id
 // (b)'s load client: bench/http1-client.ts, or connect-node's client with CLIENT=connect-node (see bench/load.ts).
 const browserClient = process.env.CLIENT === "connect-node" ? "connect-node's client over HTTP/1.1" : "a minimal HTTP/1.1 keep-alive client (bench/http1-client.ts)";
 
@@ -144,7 +149,7 @@ async function heapOf(server: ChildProcess): Promise<{ used: number; total: numb
   const { memory } = await message<ServerMemory>(server, "memory");
   return { used: memory.heapUsed, total: memory.heapTotal };
 }
-const SIDES: Side[] = (process.env.AB_SIDES?.split(",") as Side[] | undefined) ?? ["project", "bare", "gw-connect", "gw-grpcweb"];
+const SIDES: Side[] = (process.env.AB_SIDES?.split(",") as Side[] | undefined) ?? ["project", "bare", "project-go", "bare-go", "gw-connect", "gw-grpcweb"];
 interface Run extends LoadResult {
   side: Side;
   round: number;
@@ -157,6 +162,7 @@ interface Run extends LoadResult {
 }
 
 async function scenarioAB() {
+  const grpcGo = SIDES.some((side) => side.endsWith("-go")) ? buildGrpcGoClient() : "";
   const events = start("bench/servers/events.ts", { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
   const bare = start("bench/servers/bare.ts", { PORT: String(await freePort()) });
   const eventsPort = (await message<{ port: number }>(events, "ready")).port;
@@ -186,6 +192,8 @@ async function scenarioAB() {
   const path: Record<Side, { port: number; protocol: string; pids: number[] }> = {
     project: { port: eventsPort, protocol: "grpc", pids: [events.pid!] },
     bare: { port: barePort, protocol: "grpc", pids: [bare.pid!] },
+    "project-go": { port: eventsPort, protocol: "grpc-go", pids: [events.pid!] },
+    "bare-go": { port: barePort, protocol: "grpc-go", pids: [bare.pid!] },
     "gw-connect": { port: gwPort, protocol: "connect-json", pids: [gateway.pid!, events.pid!] },
     "gw-grpcweb": { port: gwPort, protocol: "grpc-web", pids: [gateway.pid!, events.pid!] },
   };
@@ -195,17 +203,25 @@ async function scenarioAB() {
     const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
     for (const side of order) {
       const { port, protocol, pids } = path[side];
-      const client = start("bench/load.ts", { TARGET_PORT: String(port), PROTOCOL: protocol, EVENT_ID: side === "bare" ? "" : eventId });
-      await message(client, "ready");
-      client.send({ type: "run", calls: A.warmup, concurrency: A.concurrency });
-      await message(client, "done");
-      const cpu0 = pids.map(cpuOf);
-      const clientCpu0 = cpuOf(client.pid!);
-      client.send({ type: "run", calls: A.calls, concurrency: A.concurrency });
-      const result = await message<LoadResult>(client, "done");
+      let cpu0: number[] = [];
+      let result: LoadResult;
+      let clientCpuUsPerCall: number;
+      if (protocol === "grpc-go") {
+        const opts = { port, eventId: side === "bare-go" ? BARE_EVENT_ID : eventId, warmup: A.warmup, calls: A.calls, concurrency: A.concurrency };
+        ({ clientCpuUsPerCall, ...result } = await runGrpcGoClient(grpcGo, opts, () => (cpu0 = pids.map(cpuOf))));
+      } else {
+        const client = start("bench/load.ts", { TARGET_PORT: String(port), PROTOCOL: protocol, EVENT_ID: side === "bare" ? "" : eventId });
+        await message(client, "ready");
+        client.send({ type: "run", calls: A.warmup, concurrency: A.concurrency });
+        await message(client, "done");
+        cpu0 = pids.map(cpuOf);
+        const clientCpu0 = cpuOf(client.pid!);
+        client.send({ type: "run", calls: A.calls, concurrency: A.concurrency });
+        result = await message<LoadResult>(client, "done");
+        clientCpuUsPerCall = (cpuOf(client.pid!) - clientCpu0) / A.calls;
+        await stop(client);
+      }
       const cpu1 = pids.map(cpuOf);
-      const clientCpuUsPerCall = (cpuOf(client.pid!) - clientCpu0) / A.calls;
-      await stop(client);
       const { type: _t, ...r } = result as LoadResult & { type?: string };
       const perCall = pids.map((_, i) => (cpu1[i]! - cpu0[i]!) / A.calls);
       const run: Run = { side, round, ...r, serverCpuUsPerCall: perCall.reduce((s, x) => s + x, 0), clientCpuUsPerCall };
@@ -360,10 +376,14 @@ mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const stamp = machine.date.replace(/[:.]/g, "-");
 writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab, c: c.data, d: d?.data, e }, null, 2) + "\n");
 
-const pairedRatios = Array.from({ length: A.rounds }, (_, round) => {
-  const of = (side: Side) => ab.runs.find((r) => r.round === round && r.side === side)!.callsPerSec;
-  return of("project") / of("bare");
-});
+/** Project/bare calls/s within each round: the sides minutes apart, so drift between rounds cancels. */
+const pairedRatios = (project: Side, bare: Side) =>
+  Array.from({ length: A.rounds }, (_, round) => {
+    const of = (side: Side) => ab.runs.find((r) => r.round === round && r.side === side)!.callsPerSec;
+    return of(project) / of(bare);
+  });
+const pairedJs = pairedRatios("project", "bare");
+const pairedGo = pairedRatios("project-go", "bare-go");
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const heap = (h: { used: number; total: number }) => `${(h.used / 2 ** 20).toFixed(0)} / ${(h.total / 2 ** 20).toFixed(0)} MiB used / committed`;
 const s = ab.summary;
@@ -379,16 +399,26 @@ ${machine.date} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machi
 load average (1 min) ${machine.loadBefore.toFixed(2)} before, ${machine.loadAfter.toFixed(2)} after
 
 ${A.calls} calls per side and round at concurrency ${A.concurrency}, after ${A.warmup} warm-up calls; ${A.rounds} rounds, the
-four sides of (a) and (b) rotating their order each round; medians over rounds. Every process runs the build in \`dist/\`.
+six sides of (a) and (b) rotating their order each round; medians over rounds. Every process runs the build in \`dist/\`.
 Server CPU = user + system time of the server processes on the call's path (\`/proc/<pid>/stat\`) over the measured calls, per call;
 client CPU the same for the load client (one process, the same client code for every side of a table).
 
-## (a) Unary GetEvent over gRPC (one @grpc/grpc-js client, one HTTP/2 connection)
+## (a) Unary GetEvent over gRPC (one HTTP/2 connection; the same two servers, two load clients)
+
+With grpc-go (\`bench/grpc-load\`, 10 s deadline per call, one OS thread) the server runs out of CPU first: this compares the servers.
+With @grpc/grpc-js the client spends more CPU per call than either server and sets the pace on two cores: this compares client + server.
 
 ${HEAD}
-${row("project (EventService, runtime, LOG_LEVEL=info)", s.project, `${mib(ab.rssIdle.project)} → ${mib(ab.rssAfterLoad.project)} (heap ${heap(ab.heapAfterLoad.project)})`)}
-${row("bare @grpc/grpc-js", s.bare, `${mib(ab.rssIdle.bare)} → ${mib(ab.rssAfterLoad.bare)} (heap ${heap(ab.heapAfterLoad.bare)})`)}
-${ratio("ratio project/bare", s.project, s.bare)}
+${row("project (EventService, runtime, LOG_LEVEL=info), grpc-go client", s["project-go"], "")}
+${row("bare @grpc/grpc-js, grpc-go client", s["bare-go"], "")}
+${ratio("ratio project/bare, grpc-go client", s["project-go"], s["bare-go"])}
+${row("project, @grpc/grpc-js client", s.project, `${mib(ab.rssIdle.project)} → ${mib(ab.rssAfterLoad.project)} (heap ${heap(ab.heapAfterLoad.project)})`)}
+${row("bare @grpc/grpc-js, @grpc/grpc-js client", s.bare, `${mib(ab.rssIdle.bare)} → ${mib(ab.rssAfterLoad.bare)} (heap ${heap(ab.heapAfterLoad.bare)})`)}
+${ratio("ratio project/bare, @grpc/grpc-js client", s.project, s.bare)}
+
+Project/bare calls/s within each round (the two sides seconds to minutes apart, so machine drift between rounds cancels):
+grpc-go client ${pairedGo.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedGo).toFixed(2)});
+@grpc/grpc-js client ${pairedJs.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedJs).toFixed(2)}).
 
 ## (b) The same GetEvent through the gateway (as a browser sends it; load from ${ab.params.browserClient})
 
@@ -399,8 +429,6 @@ ${ratio("ratio Connect JSON/(a) project", s["gw-connect"], s.project)}
 ${ratio("ratio gRPC-Web/(a) project", s["gw-grpcweb"], s.project)}
 
 Per round (calls/s): ${ab.runs.map((r) => `${r.side} ${r.callsPerSec.toFixed(0)}`).join(", ")}
-
-Project/bare calls/s within each round (the two sides minutes apart, so machine drift between rounds cancels): ${pairedRatios.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedRatios).toFixed(2)})
 
 ${c.markdown}
 ${d ? `\n${d.markdown}\n` : ""}
