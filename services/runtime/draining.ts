@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import type http from "node:http";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import type { Socket } from "node:net";
 import { DualProtocolListener, type StreamTaker } from "./listener.js";
 
@@ -42,6 +42,9 @@ export class DrainingServer {
         if (this.stopping) res.setHeader("connection", "close");
         const socket = req.socket; // detached from req by the time the response finished
         res.once("finish", () => discardUnread(req as http.IncomingMessage, socket, this.discardTimeoutMs));
+      } else {
+        const stream = (req as http2.Http2ServerRequest).stream;
+        stream.once("finish", () => resetUnread(stream));
       }
       handler(req, res);
     }, taker);
@@ -118,4 +121,24 @@ function discardUnread(req: http.IncomingMessage, socket: Socket, timeoutMs: num
   setTimeout(() => {
     if (!req.complete) socket.destroy();
   }, timeoutMs).unref();
+}
+
+/**
+ * After an HTTP/2 response, asks the client to stop sending a request it has
+ * not finished (a stream answered early, e.g. for a message over the size
+ * limit): RST_STREAM with NO_ERROR, as RFC 9113 8.1 provides and grpc-go and
+ * connect-go do. Without it nobody reads the rest, the client's messages
+ * fill the flow-control window and it blocks. Only once the response's last
+ * frame (END_STREAM) is out: nghttp2 sends RST_STREAM ahead of queued DATA,
+ * and a reset before it makes clients fail the call they were answered.
+ * Checked every 10 ms for up to a second (a client that reads nothing may
+ * keep the last frame from going out; then it is left as before).
+ */
+function resetUnread(stream: http2.ServerHttp2Stream, checksLeft = 100): void {
+  if (stream.closed || stream.destroyed || stream.readableEnded) return;
+  if (stream.state.localClose) {
+    stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  } else if (checksLeft > 0) {
+    setTimeout(resetUnread, 10, stream, checksLeft - 1).unref();
+  }
 }

@@ -2,6 +2,7 @@
 // socket: deadlines, limits, health, logs and graceful shutdown.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -82,6 +83,28 @@ describe("runtime", () => {
       await big.arrayBuffer();
       // The same keep-alive connection answers the next call (it used to hang).
       expect((await post("ListLocations", {})).status).toBe(200);
+    }
+  });
+
+  it("resets an HTTP/2 stream answered before its request was read (NO_ERROR), so the client stops sending", async () => {
+    const { service } = await start({ env: { MAX_REQUEST_BYTES: "2048" } });
+    const session = http2.connect(`http://127.0.0.1:${service.port}`);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const req = session.request({ ":method": "POST", ":path": "/myevents.v1.EventService/CreateLocation", "content-type": "application/json" });
+        let status: unknown;
+        let body = "";
+        req.on("response", (headers) => (status = headers[":status"]));
+        req.on("data", (chunk: Buffer) => (body += chunk));
+        // Far over the 64 KiB flow-control window: unless the server resets the stream, the client blocks here for good.
+        req.end(Buffer.alloc(1_000_000, "x"));
+        await Promise.race([once(req, "close"), sleep(5_000).then(() => Promise.reject(new Error("the stream was never closed")))]);
+        expect(status).toBe(429);
+        expect(JSON.parse(body)).toMatchObject({ code: "resource_exhausted" });
+        expect(req.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      }
+    } finally {
+      session.close();
     }
   });
 

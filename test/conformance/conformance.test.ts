@@ -12,8 +12,6 @@ import { root, tool, TOOL_BUILD_TIMEOUT_MS } from "../deploy/tools.js";
 const HERE = path.join(root, "test", "conformance");
 /** Cases that fail on purpose, each explained in the file. */
 const KNOWN_FAILING = path.join(HERE, "known-failing.txt");
-/** Cases not run because they stall the suite's client (a runtime gap, explained in the file). */
-const STALLING = path.join(HERE, "stalling.txt");
 
 let runner: string;
 beforeAll(() => {
@@ -22,7 +20,7 @@ beforeAll(() => {
 
 /** Runs the suite; resolves with its exit code, its report (stdout) and the server's logs (stderr). */
 function runSuite(): Promise<{ code: number | null; report: string; logs: string }> {
-  const args = ["--mode", "server", "--conf", path.join(HERE, "config.yaml"), "--known-failing", `@${KNOWN_FAILING}`, "--skip", `@${STALLING}`];
+  const args = ["--mode", "server", "--conf", path.join(HERE, "config.yaml"), "--known-failing", `@${KNOWN_FAILING}`];
   args.push("--", process.execPath, "--import", "tsx", path.join(HERE, "server.ts"));
   return new Promise((resolve, reject) => {
     const child = spawn(runner, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
