@@ -150,6 +150,10 @@ async function heapOf(server: ChildProcess): Promise<{ used: number; total: numb
   return { used: memory.heapUsed, total: memory.heapTotal };
 }
 const SIDES: Side[] = (process.env.AB_SIDES?.split(",") as Side[] | undefined) ?? ["project", "bare", "project-go", "bare-go", "gw-connect", "gw-grpcweb"];
+const GO_PAIRS = quick ? 1 : 3;
+/** The grpc-go sides' runs in one round: GO_PAIRS pairs, each pair's order flipped from the last. */
+const goPairs = (round: number): Side[] =>
+  Array.from({ length: GO_PAIRS }, (_, k) => ((round + k) % 2 ? ["bare-go", "project-go"] : ["project-go", "bare-go"]) as Side[]).flat();
 interface Run extends LoadResult {
   side: Side;
   round: number;
@@ -201,7 +205,10 @@ async function scenarioAB() {
   for (let round = 0; round < A.rounds; round++) {
     // Rotate who goes first, so no side always meets the same machine state.
     const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
-    for (const side of order) {
+    // The grpc-go sides take a few seconds each: run them GO_PAIRS times per round, alternating
+    // which goes first, for more same-moment pairs of the two servers.
+    const expanded = order.flatMap((side) => (side === "project-go" ? goPairs(round) : side === "bare-go" && SIDES.includes("project-go") ? [] : [side]));
+    for (const side of expanded) {
       const { port, protocol, pids } = path[side];
       let cpu0: number[] = [];
       let result: LoadResult;
@@ -379,9 +386,11 @@ writeFileSync(`${ROOT}bench/results/${stamp}.json`, JSON.stringify({ machine, ab
 /** Project/bare calls/s within each round: the sides minutes apart, so drift between rounds cancels. */
 const pairedRatios = (project: Side, bare: Side) =>
   Array.from({ length: A.rounds }, (_, round) => {
-    const of = (side: Side) => ab.runs.find((r) => r.round === round && r.side === side)!.callsPerSec;
-    return of(project) / of(bare);
-  });
+    // The k-th run of one side in a round goes with the k-th of the other.
+    const of = (side: Side) => ab.runs.filter((r) => r.round === round && r.side === side).map((r) => r.callsPerSec);
+    const [p, b] = [of(project), of(bare)];
+    return p.map((x, k) => x / b[k]!);
+  }).flat();
 const pairedJs = pairedRatios("project", "bare");
 const pairedGo = pairedRatios("project-go", "bare-go");
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -399,7 +408,8 @@ ${machine.date} · ${machine.cores} cores · ${machine.cpuModel} · Node ${machi
 load average (1 min) ${machine.loadBefore.toFixed(2)} before, ${machine.loadAfter.toFixed(2)} after
 
 ${A.calls} calls per side and round at concurrency ${A.concurrency}, after ${A.warmup} warm-up calls; ${A.rounds} rounds, the
-six sides of (a) and (b) rotating their order each round; medians over rounds. Every process runs the build in \`dist/\`.
+six sides of (a) and (b) rotating their order each round (the grpc-go pair ${GO_PAIRS} times per round, alternating which goes first); medians over runs.
+Every process runs the build in \`dist/\`.
 Server CPU = user + system time of the server processes on the call's path (\`/proc/<pid>/stat\`) over the measured calls, per call;
 client CPU the same for the load client (one process, the same client code for every side of a table).
 
