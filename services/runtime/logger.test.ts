@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, context, trace } from "@opentelemetry/api";
 import { describe, expect, it } from "vitest";
-import { createLogger, type LogFields } from "./logger.js";
+import { createLogger, isoNow, type LogFields } from "./logger.js";
 import { installTracing } from "./tracing.js";
 
 installTracing();
@@ -23,6 +23,14 @@ const SPAN = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b71692
 const inSpan = (fn: () => void) => context.with(trace.setSpanContext(ROOT_CONTEXT, SPAN), fn);
 
 describe("logger lines", () => {
+  it("the time is toISOString's, whatever the order of the milliseconds (its parts are reused)", () => {
+    const times = [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1_764_364_799_999, 1_764_364_800_000, 1_764_364_800_007, 1_764_364_800_042, 1_764_364_800_042, 1_764_364_799_500, 1_767_225_599_999, 1_767_225_600_000, -1, -1001, 1_767_225_600_000, 253_402_300_799_999];
+    for (let t = 1_764_364_790_000; t < 1_764_364_810_000; t += 7) times.push(t);
+    for (const t of times) expect(isoNow(t)).toBe(new Date(t).toISOString());
+    expect(isoNow()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+
   const cases: { name: string; base: LogFields; msg: string; fields?: LogFields }[] = [
     { name: "no fields", base: {}, msg: "started" },
     { name: "an access log line", base: { service: "events" }, msg: "rpc", fields: { method: "/myevents.v1.EventService/GetEvent", code: "OK", duration_ms: 0.412, protocol: "grpc" } },
