@@ -252,3 +252,35 @@ describe("unary gRPC fast path", () => {
     expect(statusOf(answer).code).toBe(0); // OK
   });
 });
+
+describe("an interceptor that copies the request with ...req", () => {
+  let copying: RunningService;
+  const seen: { url?: string; signal?: boolean; handlerUrl?: string }[] = [];
+  beforeAll(async () => {
+    const env = new EnvReader({ ...TEST_AUTH_ENV, PORT: "0", ADMIN_PORT: "0", HOST: "127.0.0.1" });
+    const config = readRuntimeConfig(env, { port: 0, adminPort: 0 });
+    copying = await startService({
+      name: "copying",
+      config,
+      logger: createLogger("error", {}, () => {}),
+      services: [serve(EventService, { getEvent: (req, ctx) => (seen.push({ handlerUrl: ctx.url }), { event: { id: req.id } }) })],
+      interceptors: [
+        (next) => (req) => {
+          const copy = { ...req };
+          seen.push({ url: copy.url, signal: copy.signal instanceof AbortSignal && !copy.signal.aborted });
+          return next(copy);
+        },
+      ],
+    });
+  });
+  afterAll(() => copying?.shutdown());
+
+  it("still sees the url and the signal, and the handler gets the call", async () => {
+    const before = copying.fastPath!.calls;
+    const client = createClient(EventService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${copying.port}` }));
+    expect((await client.getEvent({ id: "e1" })).event?.id).toBe("e1");
+    expect(copying.fastPath!.calls - before).toBe(1);
+    const url = `http://127.0.0.1:${copying.port}${GET_EVENT}`;
+    expect(seen).toEqual([{ url, signal: true }, { handlerUrl: url }]);
+  });
+});
