@@ -10,7 +10,6 @@ import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/ru
 import { HealthMonitor } from "../services/runtime/health.js";
 import { boundHeapGrowth } from "../services/runtime/heap.js";
 import { rejectUndecodableRequests, undecodableInterceptor } from "../services/runtime/decoding.js";
-import { errorsInterceptor } from "../services/runtime/interceptors/errors.js";
 import { clientObservabilityInterceptor, observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
 import type { RunningService } from "../services/runtime/server.js";
@@ -173,9 +172,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   };
 
   // As in the services: logging and metrics (and the request's record)
-  // outermost, so they see the code the errors interceptor settled on.
+  // outermost, and they settle errors first (errorsInterceptor's mapping).
   // The fast path runs this same list.
-  const interceptors = [observabilityInterceptor(logger, metrics, [requestRecord()]), errorsInterceptor(), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()];
+  const interceptors = [observabilityInterceptor(logger, metrics, [requestRecord()], { settleErrors: true }), ...(limit ? [limit.interceptor()] : []), undecodableInterceptor()];
   const contextValues = (req: NodeRequest) => createContextValues().set(recordKey, records.get(req)).set(clientAddressKey, addressOf(req));
   const rpc = connectHandler({
     routes: (router) => {

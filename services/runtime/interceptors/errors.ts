@@ -26,6 +26,13 @@ export function errorsInterceptor(): Interceptor {
   };
 }
 
+/**
+ * What errorsInterceptor() does, for an interceptor that observes the call
+ * anyway (observingInterceptor's `settleErrors`): the same mapping without
+ * an interceptor and a promise of its own per call.
+ */
+export const settleErrors = { error: normalize, stream: normalizeStream };
+
 // A server stream fails while it is being read, after next() returned.
 async function* normalizeStream<T>(source: AsyncIterable<T>, signal: AbortSignal) {
   try {
