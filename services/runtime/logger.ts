@@ -66,18 +66,15 @@ let iso = "";
 let isoSecond = -1;
 let isoPrefix = "";
 export function isoNow(now = Date.now()): string {
-  if (now !== isoMs) {
-    isoMs = now;
-    const ms = now % 1000;
-    if (ms < 0 || now - ms !== isoSecond) {
-      // Before 1970 (never, but exact): no reuse.
-      if (ms < 0) return (iso = new Date(now).toISOString());
-      isoSecond = now - ms;
-      isoPrefix = new Date(isoSecond).toISOString().slice(0, 20); // "YYYY-MM-DDTHH:mm:ss."
-    }
-    iso = isoPrefix + (ms < 10 ? "00" : ms < 100 ? "0" : "") + ms + "Z";
+  if (now === isoMs) return iso;
+  isoMs = now;
+  const ms = now % 1000;
+  if (ms < 0) return (iso = new Date(now).toISOString()); // before 1970 (never, but exact): no reuse
+  if (now - ms !== isoSecond) {
+    isoSecond = now - ms;
+    isoPrefix = new Date(isoSecond).toISOString().slice(0, 20); // "YYYY-MM-DDTHH:mm:ss."
   }
-  return iso;
+  return (iso = isoPrefix + (ms < 10 ? "00" : ms < 100 ? "0" : "") + ms + "Z");
 }
 
 /**
