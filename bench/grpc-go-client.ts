@@ -24,7 +24,7 @@ export function buildGrpcGoClient(): string {
 export async function runGrpcGoClient(
   binary: string,
   opts: { port: number; eventId: string; warmup: number; calls: number; concurrency: number },
-  between: () => void,
+  between: () => void | Promise<void>,
 ): Promise<LoadResult & { clientCpuUsPerCall: number }> {
   const args = ["-target", `127.0.0.1:${opts.port}`, "-event", opts.eventId, "-warmup", String(opts.warmup), "-calls", String(opts.calls), "-concurrency", String(opts.concurrency), "-pause"];
   // One OS thread for Go code: it takes well under a core at these rates, and the server keeps the other.
@@ -34,7 +34,7 @@ export async function runGrpcGoClient(
   for await (const line of createInterface({ input: child.stdout! })) {
     const msg = JSON.parse(line) as { warmedUp?: boolean } & typeof result;
     if (msg?.warmedUp) {
-      between();
+      await between();
       child.stdin!.write("\n");
     } else {
       result = msg;

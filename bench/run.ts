@@ -12,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ROOT, cpuOf, freePort, machineInfo, round2, rssOf } from "./lib.js";
 import { buildGrpcGoClient, runGrpcGoClient } from "./grpc-go-client.js";
 import type { LoadResult } from "./load.js";
-import type { ServerMemory } from "./servers/ipc.js";
+import type { ServerMemory, ServerStats } from "./servers/ipc.js";
 
 const quick = process.argv.includes("--quick");
 // `--ab-only`: scenarios (a) and (b) alone, printed, nothing written to bench/results (for trying a change).
@@ -163,65 +163,103 @@ interface Run extends LoadResult {
   gatewayCpuUsPerCall?: number;
   /** CPU of the load client per call: a server's way of answering (frames, writes, headers) costs the client too. */
   clientCpuUsPerCall: number;
+  /** Full GCs of the measured server (the EventService for the gateway sides) during the measured calls, and their pauses. */
+  fullGcs: number;
+  fullGcMs: number;
+}
+
+/** The servers' full GCs so far (bench/servers/ipc.ts), asked over IPC. */
+async function fullGcsOf(server: ChildProcess): Promise<{ fullGcs: number; fullGcMs: number }> {
+  server.send({ type: "stats" });
+  const { fullGcs, fullGcMs } = await message<ServerStats>(server, "stats");
+  return { fullGcs, fullGcMs };
+}
+
+/** An EventService ready to answer GetEvent: started, and the event every side reads created (its store starts empty). */
+async function startSeededEvents(): Promise<{ child: ChildProcess; port: number; eventId: string }> {
+  const child = start("bench/servers/events.ts", { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
+  const port = (await message<{ port: number }>(child, "ready")).port;
+  const seeder = start("bench/load.ts", { TARGET_PORT: String(port), SEED: "1" });
+  const { eventId } = await message<{ eventId: string }>(seeder, "ready");
+  await stop(seeder);
+  return { child, port, eventId };
+}
+
+async function startBare(): Promise<{ child: ChildProcess; port: number }> {
+  const child = start("bench/servers/bare.ts", { PORT: String(await freePort()) });
+  return { child, port: (await message<{ port: number }>(child, "ready")).port };
 }
 
 async function scenarioAB() {
   const grpcGo = SIDES.some((side) => side.endsWith("-go")) ? buildGrpcGoClient() : "";
-  const events = start("bench/servers/events.ts", { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
-  const bare = start("bench/servers/bare.ts", { PORT: String(await freePort()) });
-  const eventsPort = (await message<{ port: number }>(events, "ready")).port;
-  const barePort = (await message<{ port: number }>(bare, "ready")).port;
+  // (a)'s two servers are started afresh every round: a process can settle into a state that
+  // costs it a third more CPU per call for its whole life (bench/README.md finding 16), so one
+  // process per side for the whole run would make (a) a coin toss. The gateway's EventService
+  // lives for the whole run.
+  let events = await startSeededEvents();
+  let bare = await startBare();
+  const upstream = await startSeededEvents();
   const gwPort = await freePort();
   const gwAdmin = await freePort();
   // RATE_LIMIT_PER_SECOND=0: the per-client limit would cap the one load client; this measures the path.
   const gateway = start(
     "gateway/main.ts",
-    { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(gwPort), ADMIN_PORT: String(gwAdmin), EVENTS_URL: `http://127.0.0.1:${eventsPort}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", LOG_LEVEL: "info", WEB_ROOT: "/nonexistent" },
+    { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(gwPort), ADMIN_PORT: String(gwAdmin), EVENTS_URL: `http://127.0.0.1:${upstream.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", LOG_LEVEL: "info", WEB_ROOT: "/nonexistent" },
     { stdio: "none" },
   );
   try {
     await untilReady(`http://127.0.0.1:${gwAdmin}/readyz`, 30_000);
   } catch (err) {
-    for (const child of [events, bare, gateway]) child.kill();
+    for (const child of [events.child, bare.child, upstream.child, gateway]) child.kill();
     throw err;
   }
   await sleep(1_000);
-  const rssIdle = { project: rssOf(events.pid!), bare: rssOf(bare.pid!), gateway: rssOf(gateway.pid!) };
+  const rssIdle = { project: rssOf(events.child.pid!), bare: rssOf(bare.child.pid!), gateway: rssOf(gateway.pid!) };
 
-  // The project's store starts empty: the first client creates the event every side reads.
-  const seeder = start("bench/load.ts", { TARGET_PORT: String(eventsPort), SEED: "1" });
-  const { eventId } = await message<{ eventId: string }>(seeder, "ready");
-  await stop(seeder);
-
-  const path: Record<Side, { port: number; protocol: string; pids: number[] }> = {
-    project: { port: eventsPort, protocol: "grpc", pids: [events.pid!] },
-    bare: { port: barePort, protocol: "grpc", pids: [bare.pid!] },
-    "project-go": { port: eventsPort, protocol: "grpc-go", pids: [events.pid!] },
-    "bare-go": { port: barePort, protocol: "grpc-go", pids: [bare.pid!] },
-    "gw-connect": { port: gwPort, protocol: "connect-json", pids: [gateway.pid!, events.pid!] },
-    "gw-grpcweb": { port: gwPort, protocol: "grpc-web", pids: [gateway.pid!, events.pid!] },
+  const path = (side: Side): { port: number; protocol: string; eventId: string; servers: ChildProcess[] } => {
+    const gw = (protocol: string) => ({ port: gwPort, protocol, eventId: upstream.eventId, servers: [gateway, upstream.child] });
+    return {
+      project: { port: events.port, protocol: "grpc", eventId: events.eventId, servers: [events.child] },
+      bare: { port: bare.port, protocol: "grpc", eventId: "", servers: [bare.child] },
+      "project-go": { port: events.port, protocol: "grpc-go", eventId: events.eventId, servers: [events.child] },
+      "bare-go": { port: bare.port, protocol: "grpc-go", eventId: BARE_EVENT_ID, servers: [bare.child] },
+      "gw-connect": gw("connect-json"),
+      "gw-grpcweb": gw("grpc-web"),
+    }[side];
   };
   const runs: Run[] = [];
   for (let round = 0; round < A.rounds; round++) {
+    if (round > 0) {
+      await Promise.all([stop(events.child), stop(bare.child)]);
+      [events, bare] = await Promise.all([startSeededEvents(), startBare()]);
+    }
     // Rotate who goes first, so no side always meets the same machine state.
     const order = SIDES.map((_, i) => SIDES[(i + round) % SIDES.length]!);
     // The grpc-go sides take a few seconds each: run them GO_PAIRS times per round, alternating
     // which goes first, for more same-moment pairs of the two servers.
     const expanded = order.flatMap((side) => (side === "project-go" ? goPairs(round) : side === "bare-go" && SIDES.includes("project-go") ? [] : [side]));
     for (const side of expanded) {
-      const { port, protocol, pids } = path[side];
+      const { port, protocol, eventId, servers } = path(side);
+      const pids = servers.map((child) => child.pid!);
+      // The measured server's full GCs (the gateway has no IPC: the EventService behind it).
+      const gcServer = servers[servers.length - 1]!;
       let cpu0: number[] = [];
+      let gc0 = { fullGcs: 0, fullGcMs: 0 };
+      const before = async () => {
+        gc0 = await fullGcsOf(gcServer);
+        cpu0 = pids.map(cpuOf);
+      };
       let result: LoadResult;
       let clientCpuUsPerCall: number;
       if (protocol === "grpc-go") {
-        const opts = { port, eventId: side === "bare-go" ? BARE_EVENT_ID : eventId, warmup: A.warmup, calls: A.calls, concurrency: A.concurrency };
-        ({ clientCpuUsPerCall, ...result } = await runGrpcGoClient(grpcGo, opts, () => (cpu0 = pids.map(cpuOf))));
+        const opts = { port, eventId, warmup: A.warmup, calls: A.calls, concurrency: A.concurrency };
+        ({ clientCpuUsPerCall, ...result } = await runGrpcGoClient(grpcGo, opts, before));
       } else {
-        const client = start("bench/load.ts", { TARGET_PORT: String(port), PROTOCOL: protocol, EVENT_ID: side === "bare" ? "" : eventId });
+        const client = start("bench/load.ts", { TARGET_PORT: String(port), PROTOCOL: protocol, EVENT_ID: eventId });
         await message(client, "ready");
         client.send({ type: "run", calls: A.warmup, concurrency: A.concurrency });
         await message(client, "done");
-        cpu0 = pids.map(cpuOf);
+        await before();
         const clientCpu0 = cpuOf(client.pid!);
         client.send({ type: "run", calls: A.calls, concurrency: A.concurrency });
         result = await message<LoadResult>(client, "done");
@@ -229,21 +267,32 @@ async function scenarioAB() {
         await stop(client);
       }
       const cpu1 = pids.map(cpuOf);
+      const gc1 = await fullGcsOf(gcServer);
       const { type: _t, ...r } = result as LoadResult & { type?: string };
       const perCall = pids.map((_, i) => (cpu1[i]! - cpu0[i]!) / A.calls);
-      const run: Run = { side, round, ...r, serverCpuUsPerCall: perCall.reduce((s, x) => s + x, 0), clientCpuUsPerCall };
+      const run: Run = {
+        side,
+        round,
+        ...r,
+        serverCpuUsPerCall: perCall.reduce((s, x) => s + x, 0),
+        clientCpuUsPerCall,
+        fullGcs: gc1.fullGcs - gc0.fullGcs,
+        fullGcMs: round2(gc1.fullGcMs - gc0.fullGcMs),
+      };
       if (pids.length > 1) run.gatewayCpuUsPerCall = perCall[0];
       runs.push(run);
       console.error(
-        `(a/b) round ${round} ${side.padEnd(10)} ${r.callsPerSec.toFixed(0)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  server cpu ${run.serverCpuUsPerCall.toFixed(1)} µs/call  client cpu ${clientCpuUsPerCall.toFixed(1)} µs/call  errors ${r.errors}`,
+        `(a/b) round ${round} ${side.padEnd(10)} ${r.callsPerSec.toFixed(0)} calls/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  server cpu ${run.serverCpuUsPerCall.toFixed(1)} µs/call  client cpu ${clientCpuUsPerCall.toFixed(1)} µs/call  full GCs ${run.fullGcs} (${run.fullGcMs.toFixed(0)} ms)  errors ${r.errors}`,
       );
     }
   }
-  const rssAfterLoad = { project: rssOf(events.pid!), bare: rssOf(bare.pid!), gateway: rssOf(gateway.pid!) };
+  // The last round's (a) servers, and the gateway, which served every round of (b).
+  const rssAfterLoad = { project: rssOf(events.child.pid!), bare: rssOf(bare.child.pid!), gateway: rssOf(gateway.pid!) };
   // What the RSS holds: V8's heap in use and committed (old-space garbage waits for the next full GC).
-  const heapAfterLoad = { project: await heapOf(events), bare: await heapOf(bare) };
-  await stop(events);
-  await stop(bare);
+  const heapAfterLoad = { project: await heapOf(events.child), bare: await heapOf(bare.child) };
+  await stop(events.child);
+  await stop(bare.child);
+  await stop(upstream.child);
   await stop(gateway, "SIGTERM");
 
   const summary = (side: Side) => {
@@ -258,6 +307,7 @@ async function scenarioAB() {
       gatewayCpuUsPerCall: gw.length ? median(gw) : undefined,
       clientCpuUsPerCall: median(rs.map((r) => r.clientCpuUsPerCall)),
       errors: rs.reduce((n, r) => n + r.errors, 0),
+      fullGcsPerRun: rs.map((r) => r.fullGcs),
     };
   };
   const summaries = Object.fromEntries(SIDES.map((s) => [s, summary(s)])) as Record<Side, ReturnType<typeof summary>>;
@@ -429,6 +479,11 @@ ${ratio("ratio project/bare, @grpc/grpc-js client", s.project, s.bare)}
 Project/bare calls/s within each round (the two sides seconds to minutes apart, so machine drift between rounds cancels):
 grpc-go client ${pairedGo.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedGo).toFixed(2)});
 @grpc/grpc-js client ${pairedJs.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedJs).toFixed(2)}).
+
+Both servers are started afresh every round. Full GCs in the server during each run's measured calls, in run order
+(a process that settled into promoting most of each call to the old space has several times more; bench/README.md finding 16):
+project ${s["project-go"].fullGcsPerRun.join(" ")} (grpc-go), ${s.project.fullGcsPerRun.join(" ")} (grpc-js);
+bare ${s["bare-go"].fullGcsPerRun.join(" ")} (grpc-go), ${s.bare.fullGcsPerRun.join(" ")} (grpc-js).
 
 ## (b) The same GetEvent through the gateway (as a browser sends it; load from ${ab.params.browserClient})
 
