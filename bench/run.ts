@@ -193,7 +193,7 @@ async function startBare(): Promise<{ child: ChildProcess; port: number }> {
 async function scenarioAB() {
   const grpcGo = SIDES.some((side) => side.endsWith("-go")) ? buildGrpcGoClient() : "";
   // (a)'s two servers are started afresh every round: a process can settle into a state that
-  // costs it a third more CPU per call for its whole life (bench/README.md finding 16), so one
+  // costs it a third to a half more CPU per call for its whole life (bench/README.md finding 16), so one
   // process per side for the whole run would make (a) a coin toss. The gateway's EventService
   // lives for the whole run.
   let events = await startSeededEvents();
