@@ -8,6 +8,7 @@ import { connect } from "amqplib";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/health/v1/health_pb.js";
 import { localVhostUrl } from "../scripts/rabbitmq-vhost.js";
 import { deadLetterQueueName, queueName } from "../services/messaging/amqp.js";
+import { SERVICE_NODE_FLAGS } from "../services/runtime/node-flags.js";
 import { ROOT, freePort } from "./lib.js";
 
 /**
@@ -32,7 +33,8 @@ export interface BenchChild {
 
 /**
  * Starts `node <args>` (e.g. ["dist/services/events/main.js"], or
- * ["--import", "tsx", "services/events/main.ts"]) on free ports with
+ * ["--import", "tsx", "services/events/main.ts"]), with the node options
+ * every service is started with (services/runtime/node-flags.ts), on free ports with
  * LOG_LEVEL=info and waits until it is ready: SERVING over gRPC health, or
  * its admin port's /readyz answering 200 with `httpReady` (the gateway).
  * Its stdout (the JSON logs) goes to /dev/null; stderr stays visible.
@@ -42,7 +44,7 @@ export async function startChild(name: string, args: string[], env: Record<strin
   const adminPort = await freePort();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info" };
   delete childEnv.NODE_OPTIONS;
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ["ignore", "ignore", "inherit"] });
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...args], { cwd: ROOT, env: childEnv, stdio: ["ignore", "ignore", "inherit"] });
   const url = `http://127.0.0.1:${port}`;
   const health = createClient(Health, createGrpcTransport({ baseUrl: url }));
   const deadline = Date.now() + 60_000;

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SERVICE_NODE_FLAGS } from "../services/runtime/node-flags.js";
 import { ROOT, cpuOf, freePort } from "./lib.js";
 
 const arg = (name: string, fallback: number) => {
@@ -24,14 +25,14 @@ for (const k of ["MONGODB_URL", "AMQP_URL", "EVENTS_URL", "NODE_OPTIONS"]) delet
 const run = (args: string[], extra: NodeJS.ProcessEnv, ipc = true): ChildProcess =>
   spawn(process.execPath, args, { cwd: ROOT, env: { ...env, ...extra }, stdio: ipc ? ["ignore", "ignore", "inherit", "ipc"] : ["ignore", "ignore", "inherit"] });
 
-const events = run(["dist/bench/servers/events.js"], { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
+const events = run([...SERVICE_NODE_FLAGS, "dist/bench/servers/events.js"], { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
 const [ready] = (await once(events, "message")) as [{ port: number }];
 const gateways: Array<{ name: string; port: number; process: ChildProcess }> = [];
 for (const fastPath of ["on", "off"]) {
   const port = await freePort();
   const admin = await freePort();
   const gateway = run(
-    ["dist/gateway/main.js"],
+    [...SERVICE_NODE_FLAGS, "dist/gateway/main.js"],
     {
       GATEWAY_UNARY_FAST_PATH: fastPath,
       RATE_LIMIT_PER_SECOND: "0",

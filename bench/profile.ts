@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SERVICE_NODE_FLAGS } from "../services/runtime/node-flags.js";
 import { ROOT, freePort } from "./lib.js";
 
 const gatewaySide = process.argv.includes("--gateway");
@@ -36,7 +37,7 @@ const run = (args: string[], extra: NodeJS.ProcessEnv, stdio: "ipc" | "none" = "
 // ALLOC_PROF=1: the EventService samples its allocations instead (bench/servers/events.ts), no CPU profile;
 // with ALLOC_PROF_OLD=1 only what reached the old space (what scavenges collected is left out).
 const allocFile = process.env.ALLOC_PROF ? `${dir}/events.heapprofile` : undefined;
-const server = run([...(gatewaySide || allocFile ? [] : profiled), "dist/bench/servers/events.js"], allocFile ? { BENCH_ALLOC_PROFILE: allocFile } : {});
+const server = run([...SERVICE_NODE_FLAGS, ...(gatewaySide || allocFile ? [] : profiled), "dist/bench/servers/events.js"], allocFile ? { BENCH_ALLOC_PROFILE: allocFile } : {});
 const [ready] = (await once(server, "message")) as [{ port: number }];
 let target = ready.port;
 let gateway: ChildProcess | undefined;
@@ -44,7 +45,7 @@ if (gatewaySide) {
   target = await freePort();
   const admin = await freePort();
   // RATE_LIMIT_PER_SECOND=0 as in run.ts: the per-client limit would refuse most of the one client's calls.
-  gateway = run([...profiled, "dist/gateway/main.js"], { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(target), ADMIN_PORT: String(admin), EVENTS_URL: `http://127.0.0.1:${ready.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", WEB_ROOT: "/nonexistent" }, "none");
+  gateway = run([...SERVICE_NODE_FLAGS, ...profiled, "dist/gateway/main.js"], { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(target), ADMIN_PORT: String(admin), EVENTS_URL: `http://127.0.0.1:${ready.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", WEB_ROOT: "/nonexistent" }, "none");
   while (!(await fetch(`http://127.0.0.1:${admin}/readyz`).then((r) => r.ok, () => false))) await sleep(50);
 }
 const seeder = run(["dist/bench/load.js"], { TARGET_PORT: String(ready.port), SEED: "1" });

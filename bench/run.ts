@@ -13,6 +13,7 @@ import { ROOT, cpuOf, freePort, machineInfo, round2, rssOf } from "./lib.js";
 import { buildGrpcGoClient, runGrpcGoClient } from "./grpc-go-client.js";
 import type { LoadResult } from "./load.js";
 import type { ServerMemory, ServerStats } from "./servers/ipc.js";
+import { SERVICE_NODE_FLAGS } from "../services/runtime/node-flags.js";
 
 const quick = process.argv.includes("--quick");
 // `--ab-only`: scenarios (a) and (b) alone, printed, nothing written to bench/results (for trying a change).
@@ -33,9 +34,12 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, JWT_SECRET: BENCH_JWT_SECRET, ...extra };
 }
 
-/** `script` is a path like "bench/servers/events.ts"; its build in dist/ runs, or the source under tsx with `viaTsx`. */
-function start(script: string, env: Record<string, string>, opts: { viaTsx?: boolean; stdio?: "ipc" | "none" } = {}): ChildProcess {
-  const args = opts.viaTsx ? ["--import", "tsx", script] : [`dist/${script.replace(/\.ts$/, ".js")}`];
+/**
+ * `script` is a path like "bench/servers/events.ts"; its build in dist/ runs, or the source under tsx with `viaTsx`.
+ * `service`: a process of the project's, started with the node options the start scripts and images give every service.
+ */
+function start(script: string, env: Record<string, string>, opts: { viaTsx?: boolean; stdio?: "ipc" | "none"; service?: boolean } = {}): ChildProcess {
+  const args = [...(opts.service ? SERVICE_NODE_FLAGS : []), ...(opts.viaTsx ? ["--import", "tsx", script] : [`dist/${script.replace(/\.ts$/, ".js")}`])];
   // stdout (the JSON logs) goes to /dev/null; stderr stays visible.
   const stdio = opts.stdio === "none" ? (["ignore", "ignore", "inherit"] as const) : (["ignore", "ignore", "inherit", "ipc"] as const);
   return spawn(process.execPath, args, { cwd: ROOT, env: childEnv(env), stdio: [...stdio] });
@@ -177,7 +181,7 @@ async function fullGcsOf(server: ChildProcess): Promise<{ fullGcs: number; fullG
 
 /** An EventService ready to answer GetEvent: started, and the event every side reads created (its store starts empty). */
 async function startSeededEvents(): Promise<{ child: ChildProcess; port: number; eventId: string }> {
-  const child = start("bench/servers/events.ts", { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) });
+  const child = start("bench/servers/events.ts", { PORT: String(await freePort()), ADMIN_PORT: String(await freePort()) }, { service: true });
   const port = (await message<{ port: number }>(child, "ready")).port;
   const seeder = start("bench/load.ts", { TARGET_PORT: String(port), SEED: "1" });
   const { eventId } = await message<{ eventId: string }>(seeder, "ready");
@@ -205,7 +209,7 @@ async function scenarioAB() {
   const gateway = start(
     "gateway/main.ts",
     { RATE_LIMIT_PER_SECOND: "0", HOST: "127.0.0.1", PORT: String(gwPort), ADMIN_PORT: String(gwAdmin), EVENTS_URL: `http://127.0.0.1:${upstream.port}`, BOOKINGS_URL: "none", NOTIFICATIONS_URL: "none", LOG_LEVEL: "info", WEB_ROOT: "/nonexistent" },
-    { stdio: "none" },
+    { stdio: "none", service: true },
   );
   try {
     await untilReady(`http://127.0.0.1:${gwAdmin}/readyz`, 30_000);
@@ -350,7 +354,7 @@ async function scenarioE() {
       const adminPort = await freePort();
       const t0 = performance.now();
       const env = { PORT: String(port), ADMIN_PORT: String(adminPort), HOST: "127.0.0.1", LOG_LEVEL: "info", ...("env" in cold ? cold.env : {}) };
-      const child = start(script, env, { viaTsx, stdio: "none" });
+      const child = start(script, env, { viaTsx, stdio: "none", service: true });
       if ("readyz" in cold) await untilReady(`http://127.0.0.1:${adminPort}/readyz`, 30_000, 10);
       else await untilServing(port, 30_000);
       const msToServing = performance.now() - t0;

@@ -59,10 +59,12 @@ interface Running {
 }
 
 const dockerfile = readFileSync(path.join(root, "deploy", "docker", "Dockerfile"), "utf8");
-/** Dockerfile target -> the file its CMD runs. */
-const entrypoints = Object.fromEntries(
-  [...dockerfile.matchAll(/^FROM runtime AS (\S+)\n(?:(?!^FROM ).*\n)*?CMD \["node", "([^"]+)"\]$/gm)].map((m) => [m[1]!, m[2]!]),
+/** Dockerfile target -> its CMD's node arguments (options, then the file it runs). */
+const commands = Object.fromEntries(
+  [...dockerfile.matchAll(/^FROM runtime AS (\S+)\n(?:(?!^FROM ).*\n)*?CMD (\["node", [^\n]+\])$/gm)].map((m) => [m[1]!, (JSON.parse(m[2]!) as string[]).slice(1)]),
 );
+/** Dockerfile target -> the file its CMD runs. */
+const entrypoints = Object.fromEntries(Object.entries(commands).map(([target, args]) => [target, args.at(-1)!]));
 
 let dist: string;
 let objects: K8sObject[];
@@ -82,7 +84,8 @@ function start(name: string, env: Record<string, string>): Promise<Running> {
   const container = d.spec.template.spec.containers[0]!;
   const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("myevents-config-")) as K8sObject & { data: Record<string, string> };
   const explicit = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
-  const child = spawn(process.execPath, [path.join(dist, entrypoints[name]!)], {
+  // The image's command: its node options, then its file in the build.
+  const child = spawn(process.execPath, [...commands[name]!.slice(0, -1), path.join(dist, entrypoints[name]!)], {
     cwd: dist,
     // Only what the manifests set (no MONGODB_URL or AMQP_URL: embedded store and bus),
     // and a JWT secret where the Deployment takes one from the operator's Secret.

@@ -95,7 +95,7 @@ describe("deploy/docker-compose.yml", () => {
     for (const [name, s] of nodeServices) {
       expect(s.build!.dockerfile).toBe("deploy/docker/Dockerfile");
       expect(path.resolve(deployDir, s.build!.context)).toBe(root);
-      const stage = new RegExp(`^FROM runtime AS ${name}\\n(?:(?!^FROM ).*\\n)*?CMD \\["node", "services/${name}/main.js"\\]$`, "m");
+      const stage = new RegExp(`^FROM runtime AS ${name}\\n(?:(?!^FROM ).*\\n)*?CMD \\["node", (?:"--[^"]+", )*"services/${name}/main.js"\\]$`, "m");
       expect(dockerfile, `stage ${name}`).toMatch(stage);
     }
   });
