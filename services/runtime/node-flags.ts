@@ -5,8 +5,8 @@
  *
  * `--min-semi-space-size=16`: V8's young generation at its full size (16 MB
  * per semi-space, node's own maximum on 64-bit) from the start, instead of
- * 1 MB growing during start-up (about ten more scavenges before the service
- * serves; under load the two are alike). With node's default, some EventService processes
+ * 1 MB growing during start-up (16 scavenges in the first second instead of
+ * 4; under load the two are alike). With node's default, some EventService processes
  * (11 of 76 fresh ones measured) settled for their whole life into promoting
  * whole calls to the old space, at up to half again the CPU per call and
  * twice the p99; with this flag none of 66 did, at the same RSS under load
