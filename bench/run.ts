@@ -467,7 +467,7 @@ Every process runs the build in \`dist/\`.
 Server CPU = user + system time of the server processes on the call's path (\`/proc/<pid>/stat\`) over the measured calls, per call;
 client CPU the same for the load client (one process, the same client code for every side of a table).
 
-## (a) Unary GetEvent over gRPC (one HTTP/2 connection; the same two servers, two load clients)
+## (a) Unary GetEvent over gRPC (one HTTP/2 connection; two servers, each started afresh every round; two load clients)
 
 With grpc-go (\`bench/grpc-load\`, 10 s deadline per call, one OS thread) the server runs out of CPU first: this compares the servers.
 With @grpc/grpc-js the client spends more CPU per call than either server and sets the pace on two cores: this compares client + server.
@@ -484,7 +484,7 @@ Project/bare calls/s within each round (the two sides seconds to minutes apart, 
 grpc-go client ${pairedGo.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedGo).toFixed(2)});
 @grpc/grpc-js client ${pairedJs.map((r) => r.toFixed(2)).join(", ")} (median ${median(pairedJs).toFixed(2)}).
 
-Both servers are started afresh every round. Full GCs in the server during each run's measured calls, in run order
+Both servers are started afresh every round, the project's with \`node ${SERVICE_NODE_FLAGS.join(" ")}\` as its start scripts do (bench/README.md finding 17), bare with node's defaults. Full GCs in the server during each run's measured calls, in run order
 (a process that settled into promoting most of each call to the old space has several times more; bench/README.md finding 16):
 project ${s["project-go"].fullGcsPerRun.join(" ")} (grpc-go), ${s.project.fullGcsPerRun.join(" ")} (grpc-js);
 bare ${s["bare-go"].fullGcsPerRun.join(" ")} (grpc-go), ${s.bare.fullGcsPerRun.join(" ")} (grpc-js).
@@ -503,7 +503,7 @@ ${c.markdown}
 ${d ? `\n${d.markdown}\n` : ""}
 ## (e) Cold start to SERVING
 
-\`node dist/services/<svc>/main.js\` and \`node dist/gateway/main.js\` (as \`npm run start:<svc>\`), and events under \`tsx\` for comparison;
+\`node ${SERVICE_NODE_FLAGS.join(" ")} dist/services/<svc>/main.js\` and \`node ${SERVICE_NODE_FLAGS.join(" ")} dist/gateway/main.js\` (as \`npm run start:<svc>\`), and events under \`tsx\` for comparison;
 embedded defaults (no MONGODB_URL/AMQP_URL; the gateway without upstreams); from spawn to the first SERVING answer of
 \`grpc.health.v1.Health/Check\` (the gateway: its admin port's \`/readyz\` answering 200), polled every 10 ms;
 ${COLD_RUNS} runs each, rotating; medians.

@@ -10,7 +10,7 @@
  * (11 of 76 fresh ones measured) settled for their whole life into promoting
  * whole calls to the old space, at up to half again the CPU per call and
  * twice the p99; with this flag none of 66 did, at the same RSS under load
- * (bench/README.md, finding 17). V8 reads it only when the heap is made: it
+ * (bench/README.md, finding 17); it costs 60-130 ms of start-up. V8 reads it only when the heap is made: it
  * cannot go in NODE_OPTIONS (node refuses it there) or be set at run time.
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ["--min-semi-space-size=16"];
