@@ -9,6 +9,7 @@ import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
 import { boundHeapGrowth } from "../services/runtime/heap.js";
+import { useCheapRequestBind } from "../services/runtime/http2-request-bind.js";
 import { rejectUndecodableRequests, undecodableInterceptor } from "../services/runtime/decoding.js";
 import { clientObservabilityInterceptor, observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
@@ -116,6 +117,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const { runtime } = config;
   const logger = options.logger ?? createLogger(runtime.logLevel, { service: "gateway" });
   boundHeapGrowth();
+  useCheapRequestBind();
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: "gateway" });
   collectDefaultMetrics({ register: metrics });

@@ -11,6 +11,7 @@ import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
 import { boundHeapGrowth } from "./heap.js";
+import { useCheapRequestBind } from "./http2-request-bind.js";
 import { authInterceptor } from "./auth/interceptor.js";
 import type { Access } from "./auth/policy.js";
 import { createTokenVerifier } from "./auth/tokens.js";
@@ -73,6 +74,7 @@ export interface RunningService {
 export async function startService(opts: StartOptions): Promise<RunningService> {
   const { config, logger } = opts;
   boundHeapGrowth();
+  useCheapRequestBind();
   const metrics = opts.metrics ?? new Registry();
   metrics.setDefaultLabels({ service: opts.name });
   collectDefaultMetrics({ register: metrics });
