@@ -8,8 +8,7 @@ import { NotificationService } from "../gen/myevents/v1/notification_service_pb.
 import { createAdminServer } from "../services/runtime/admin.js";
 import { EnvReader, readRuntimeConfig, type RuntimeConfig } from "../services/runtime/config.js";
 import { HealthMonitor } from "../services/runtime/health.js";
-import { boundHeapGrowth } from "../services/runtime/heap.js";
-import { useCheapRequestBind } from "../services/runtime/http2-request-bind.js";
+import { tuneServiceProcess } from "../services/runtime/process-tuning.js";
 import { rejectUndecodableRequests, undecodableInterceptor } from "../services/runtime/decoding.js";
 import { clientObservabilityInterceptor, observabilityInterceptor } from "../services/runtime/interceptors/observability.js";
 import { createLogger, type Logger } from "../services/runtime/logger.js";
@@ -116,8 +115,7 @@ export interface RunningGateway extends RunningService {
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const { runtime } = config;
   const logger = options.logger ?? createLogger(runtime.logLevel, { service: "gateway" });
-  boundHeapGrowth();
-  useCheapRequestBind();
+  tuneServiceProcess();
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: "gateway" });
   collectDefaultMetrics({ register: metrics });

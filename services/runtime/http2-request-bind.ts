@@ -3,7 +3,7 @@ import { AsyncResource } from "node:async_hooks";
 /**
  * Makes node's HTTP/2 client `request()` cheaper (bench/README.md, finding
  * 18: the gateway's CPU per call), for every outgoing call of a service or
- * the gateway; startService and startGateway install it.
+ * the gateway (installed by process-tuning.ts at start).
  *
  * Every `ClientHttp2Session.request()` binds a private callback to a fresh
  * `AsyncResource` (`reqAsync.bind(requestOnConnect.bind(...))`, Node 20's

@@ -10,8 +10,7 @@ import { rejectUndecodableRequests, undecodableInterceptor } from "./decoding.js
 import { DrainingServer } from "./draining.js";
 import type { RuntimeConfig } from "./config.js";
 import { HealthMonitor, healthService, type Dependency } from "./health.js";
-import { boundHeapGrowth } from "./heap.js";
-import { useCheapRequestBind } from "./http2-request-bind.js";
+import { tuneServiceProcess } from "./process-tuning.js";
 import { authInterceptor } from "./auth/interceptor.js";
 import type { Access } from "./auth/policy.js";
 import { createTokenVerifier } from "./auth/tokens.js";
@@ -73,8 +72,7 @@ export interface RunningService {
  */
 export async function startService(opts: StartOptions): Promise<RunningService> {
   const { config, logger } = opts;
-  boundHeapGrowth();
-  useCheapRequestBind();
+  tuneServiceProcess();
   const metrics = opts.metrics ?? new Registry();
   metrics.setDefaultLabels({ service: opts.name });
   collectDefaultMetrics({ register: metrics });
